@@ -1,1 +1,16 @@
-//! Gateway.
+//! A Shepherd Model Gateway (SMG) compatible gateway: worker control plane, fan-out admin
+//! operations, and the public health and model routes.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod info;
+pub mod loads;
+pub mod request_id;
+pub mod routes;
+pub mod store;
+pub mod upstream;
+pub mod workers;
+
+pub use app::{Gateway, StartError};
+pub use config::GatewayConfig;

@@ -69,7 +69,10 @@ impl WorkerLoadResponse {
     /// Upstream's `load`: tokens in use summed over ranks, or -1 when no rank reports a capacity.
     pub fn total_used_tokens(&self) -> i64 {
         if self.loads.iter().any(|l| l.max_total_num_tokens > 0) {
-            self.loads.iter().map(|l| i64::from(l.num_used_tokens)).sum()
+            self.loads
+                .iter()
+                .map(|l| i64::from(l.num_used_tokens))
+                .sum()
         } else {
             -1
         }
@@ -170,19 +173,28 @@ mod tests {
             "total_http_workers":3,"total_grpc_workers":0,"total_zmq_workers_skipped":0,"total_workers":3}"#;
         let body: FlushCacheResponse = serde_json::from_str(ok).unwrap();
         assert!(!body.is_partial());
-        assert_eq!(serde_json::to_value(&body).unwrap(), serde_json::from_str::<serde_json::Value>(ok).unwrap());
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::from_str::<serde_json::Value>(ok).unwrap()
+        );
         let partial = r#"{"status":"partial_success","message":"Cache flush: 1 succeeded, 1 failed","workers_flushed":1,
             "total_http_workers":2,"total_grpc_workers":0,"total_zmq_workers_skipped":0,"total_workers":2,
             "successful":["http://a:1"],"failed":[{"worker":"http://b:1","error":"flush_cache failed for worker http://b:1: HTTP 500 Internal Server Error"}]}"#;
         let body: FlushCacheResponse = serde_json::from_str(partial).unwrap();
         assert!(body.is_partial());
         assert_eq!(body.failures().len(), 1);
-        assert_eq!(serde_json::to_value(&body).unwrap(), serde_json::from_str::<serde_json::Value>(partial).unwrap());
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::from_str::<serde_json::Value>(partial).unwrap()
+        );
     }
 
     #[test]
     fn load_without_capacity_is_minus_one() {
-        let r = WorkerLoadResponse { loads: vec![SchedulerLoadSnapshot::default()], ..Default::default() };
+        let r = WorkerLoadResponse {
+            loads: vec![SchedulerLoadSnapshot::default()],
+            ..Default::default()
+        };
         assert_eq!(r.total_used_tokens(), -1);
     }
 }

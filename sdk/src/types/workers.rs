@@ -868,7 +868,10 @@ mod tests {
         assert_eq!(spec.max_connection_attempts, 20);
         assert_eq!(spec.api_key.as_ref().unwrap().expose(), "s3cret");
         let out = serde_json::to_string(&spec).unwrap();
-        assert!(!out.contains("s3cret"), "api_key must never be serialised: {out}");
+        assert!(
+            !out.contains("s3cret"),
+            "api_key must never be serialised: {out}"
+        );
         assert!(!format!("{spec:?}").contains("s3cret"));
         assert_eq!(spec.to_request_json()["api_key"], "s3cret");
     }
@@ -881,7 +884,9 @@ mod tests {
             serde_json::to_value(card.model_type).unwrap(),
             serde_json::json!(["embeddings"])
         );
-        assert!(serde_json::from_str::<ModelCard>(r#"{"id":"m","model_type":["chatty"]}"#).is_err());
+        assert!(
+            serde_json::from_str::<ModelCard>(r#"{"id":"m","model_type":["chatty"]}"#).is_err()
+        );
         let card: ModelCard = serde_json::from_str(r#"{"id":"m"}"#).unwrap();
         assert_eq!(card.model_type, ModelType::LLM);
     }

@@ -1,0 +1,114 @@
+//! Gateway settings, parsed from `smg launch` flags.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct GatewayConfig {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to bind (0 picks a free one).
+    #[arg(long, default_value_t = 30000)]
+    pub port: u16,
+    /// Workers registered at start-up (not persisted; they come from flags every time).
+    #[arg(long, num_args = 1.., value_name = "URL")]
+    pub worker_urls: Vec<String>,
+
+    /// Embedded store file holding runtime state (workers, tokenizers, modules, keys, audit).
+    #[arg(long, default_value = "smg.db", value_name = "PATH")]
+    pub store: PathBuf,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, default_value_t = 512 * 1024 * 1024)]
+    pub max_payload_size: usize,
+
+    /// Seconds between health probes of a worker.
+    #[arg(long, default_value_t = 60)]
+    pub health_check_interval_secs: u64,
+    /// Health probe timeout.
+    #[arg(long, default_value_t = 5)]
+    pub health_check_timeout_secs: u64,
+    /// Path probed on each worker.
+    #[arg(long, default_value = "/health")]
+    pub health_check_endpoint: String,
+    /// Consecutive successes that make a worker ready.
+    #[arg(long, default_value_t = 2)]
+    pub health_success_threshold: u32,
+    /// Consecutive failures that make a ready worker not ready.
+    #[arg(long, default_value_t = 3)]
+    pub health_failure_threshold: u32,
+    /// Seconds a deleted worker stays `draining` before it is removed.
+    #[arg(long, default_value_t = 5)]
+    pub drain_settle_secs: u64,
+    /// Remove workers that reach `failed`.
+    #[arg(long)]
+    pub remove_unhealthy_workers: bool,
+
+    /// How long a new worker may take to answer its first health probe.
+    #[arg(long, default_value_t = 1800)]
+    pub worker_startup_timeout_secs: u64,
+    /// Seconds between start-up probes of a worker that is not answering yet.
+    #[arg(long, default_value_t = 30)]
+    pub worker_startup_check_interval_secs: u64,
+    /// Timeout of each metadata-discovery call during registration.
+    #[arg(long, default_value_t = 10)]
+    pub discovery_timeout_secs: u64,
+
+    /// Per-worker timeout of `/get_loads`.
+    #[arg(long, default_value_t = 5)]
+    pub load_timeout_secs: u64,
+    /// Per-worker timeout of `/flush_cache`.
+    #[arg(long, default_value_t = 45)]
+    pub flush_timeout_secs: u64,
+    /// Most workers contacted at once by one fan-out (loads, flush, metrics).
+    #[arg(long, default_value_t = 1024)]
+    pub fanout_concurrency: usize,
+    /// Most health probes in flight at once.
+    #[arg(long, default_value_t = 128)]
+    pub health_check_concurrency: usize,
+
+    /// Queued worker jobs before `POST /workers` answers 503.
+    #[arg(long, default_value_t = 1000)]
+    pub job_queue_capacity: usize,
+    /// Worker jobs running at once.
+    #[arg(long, default_value_t = 200)]
+    pub job_concurrency: usize,
+    /// How long a failed job stays visible in `job_status` (decision D3: at least 300).
+    #[arg(long, default_value_t = 300)]
+    pub job_status_retention_secs: u64,
+
+    /// Log filter (`info`, `debug`, `smg_gateway=trace`, …).
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+    /// Log as JSON lines.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+impl GatewayConfig {
+    pub fn health_check_interval(&self) -> Duration {
+        Duration::from_secs(self.health_check_interval_secs)
+    }
+
+    pub fn health_check_timeout(&self) -> Duration {
+        Duration::from_secs(self.health_check_timeout_secs)
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: GatewayConfig,
+        }
+        // Defaults live in one place: the clap attributes above.
+        match Wrapper::try_parse_from(["smg"]) {
+            Ok(w) => w.config,
+            Err(e) => unreachable!("defaults must parse: {e}"),
+        }
+    }
+}

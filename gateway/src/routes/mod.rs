@@ -1,0 +1,63 @@
+//! The HTTP layer: route table and middleware. Handlers are thin: parse, call the domain,
+//! map errors to decision D1's body.
+
+mod admin;
+pub mod extract;
+mod public;
+mod workers;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::request_id::request_id;
+
+pub fn router(state: AppState) -> Router {
+    let public = Router::new()
+        .route("/liveness", get(public::ok_text))
+        .route("/health", get(public::ok_text))
+        .route("/readiness", get(public::readiness))
+        .route("/health_generate", get(public::health_generate))
+        .route("/engine_metrics", get(public::engine_metrics))
+        .route("/v1/models", get(public::models))
+        .route("/get_model_info", get(public::get_model_info))
+        .route("/get_server_info", get(public::get_server_info));
+
+    let control_plane = Router::new()
+        .route("/workers", post(workers::create).get(workers::list))
+        .route(
+            "/workers/{worker_id}",
+            get(workers::get)
+                .patch(workers::update)
+                .put(workers::replace)
+                .delete(workers::delete),
+        )
+        .route("/get_loads", get(admin::get_loads))
+        .route("/flush_cache", post(admin::flush_cache));
+
+    let max_body = state.config.max_payload_size;
+    public
+        .merge(control_plane)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found("NOT_FOUND", format!("No route for {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "METHOD_NOT_ALLOWED",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}

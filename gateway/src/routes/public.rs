@@ -1,0 +1,150 @@
+//! Public routes (no auth): liveness, health, readiness, model list, engine metrics, and the
+//! info routes proxied to the first ready worker.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::info;
+use crate::upstream::classify;
+use crate::workers::url::base_url;
+
+/// Request headers passed on to the worker. The client's `Authorization` is deliberately
+/// not among them: the worker gets its own `api_key`, never the caller's gateway credential.
+const FORWARDED: [&str; 6] = [
+    "x-request-id",
+    "x-correlation-id",
+    "traceparent",
+    "tracestate",
+    "x-smg-routing-key",
+    "x-smg-target-worker",
+];
+
+pub async fn ok_text() -> &'static str {
+    "OK"
+}
+
+pub async fn readiness(State(state): State<AppState>) -> Response {
+    let body = info::readiness(&state.workers.registry, state.is_draining());
+    let status = if body.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+pub async fn models(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let list = info::model_list(&state.workers.registry);
+    if list.data.is_empty() {
+        return Err(ApiError::unavailable(
+            "NO_MODELS_AVAILABLE",
+            "No models available",
+        ));
+    }
+    Ok(Json(list).into_response())
+}
+
+pub async fn engine_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let workers = state.workers.registry.all();
+    match state.fanout().engine_metrics(workers).await {
+        Ok(text) => Ok((
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response()),
+        Err(message) => Err(ApiError::unavailable("NO_METRICS_AVAILABLE", message)),
+    }
+}
+
+pub async fn health_generate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    proxy_get(&state, "/health_generate", &headers).await
+}
+
+pub async fn get_model_info(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    proxy_get(&state, "/get_model_info", &headers).await
+}
+
+pub async fn get_server_info(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    proxy_get(&state, "/get_server_info", &headers).await
+}
+
+/// GET `path` on the first ready HTTP worker and pass its answer through verbatim.
+async fn proxy_get(
+    state: &AppState,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let worker = state
+        .workers
+        .ready_workers()
+        .into_iter()
+        .find(|w| w.spec().connection_mode == smg_sdk::ConnectionMode::Http)
+        .ok_or_else(|| ApiError::unavailable("no_workers", "No workers are available"))?;
+    let spec = worker.spec();
+    let timeout = Duration::from_secs(state.config.discovery_timeout_secs.max(1));
+    let mut request = state
+        .http
+        .client()
+        .get(format!("{}{path}", base_url(&spec.url)))
+        .timeout(timeout);
+    for name in FORWARDED {
+        if let Some(value) = headers.get(name) {
+            request = request.header(name, value);
+        }
+    }
+    if let Some(key) = &spec.api_key {
+        request = request.bearer_auth(key.expose());
+    }
+    let upstream = request.send().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "bad_gateway",
+            "WORKER_UNREACHABLE",
+            format!(
+                "worker {} did not answer {path}: {}",
+                spec.url,
+                classify(e, timeout)
+            ),
+        )
+    })?;
+    let status = upstream.status();
+    let content_type = upstream.headers().get(header::CONTENT_TYPE).cloned();
+    let body = upstream.bytes().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "bad_gateway",
+            "WORKER_UNREACHABLE",
+            format!("worker {} broke off its answer to {path}: {e}", spec.url),
+        )
+    })?;
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    if let Some(ct) = content_type {
+        response.headers_mut().insert(header::CONTENT_TYPE, ct);
+    } else {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+    }
+    Ok(response)
+}

@@ -1,0 +1,90 @@
+//! `/workers` routes: parse, call [`WorkerService`], map errors.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use smg_sdk::{WorkerSpec, WorkerUpdateRequest};
+
+use super::extract::{ApiJson, ApiQuery};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::workers::{CreateWorkerRequest, WorkerError};
+
+impl From<WorkerError> for ApiError {
+    fn from(e: WorkerError) -> Self {
+        let message = e.to_string();
+        match e {
+            WorkerError::InvalidUrl(_)
+            | WorkerError::InvalidId { .. }
+            | WorkerError::UrlMismatch { .. } => ApiError::bad_request("BAD_REQUEST", message),
+            WorkerError::AlreadyExists { .. } | WorkerError::RegistrationInFlight { .. } => {
+                ApiError::conflict("WORKER_ALREADY_EXISTS", message)
+            }
+            WorkerError::NotRegisteredYet(_) => {
+                ApiError::conflict("WORKER_REGISTRATION_PENDING", message)
+            }
+            WorkerError::NotFound(_) => ApiError::not_found("WORKER_NOT_FOUND", message),
+            WorkerError::QueueFull { .. } => {
+                ApiError::unavailable("JOB_QUEUE_FULL", message).with_retry_after(1)
+            }
+            WorkerError::Store(_) => ApiError::internal(message),
+        }
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateWorkerRequest>,
+) -> Result<Response, ApiError> {
+    let created = state.workers.create(request).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, created.location.clone())],
+        Json(created),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    model: Option<String>,
+}
+
+pub async fn list(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQuery>) -> Response {
+    Json(state.workers.list(query.model.as_deref())).into_response()
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.workers.get(&id)?).into_response())
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(update): ApiJson<WorkerUpdateRequest>,
+) -> Result<Response, ApiError> {
+    let accepted = state.workers.update(&id, update).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(spec): ApiJson<WorkerSpec>,
+) -> Result<Response, ApiError> {
+    let accepted = state.workers.replace(&id, spec).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let accepted = state.workers.delete(&id).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}

@@ -1,0 +1,104 @@
+//! Progress of the background jobs behind the 202s. A job's status is keyed by worker URL;
+//! success clears it, failure stays visible for the retention period (decision D3).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use smg_sdk::{JobState, JobStatus};
+
+pub const ADD_WORKER: &str = "AddWorker";
+pub const UPDATE_WORKER: &str = "UpdateWorker";
+pub const REMOVE_WORKER: &str = "RemoveWorker";
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub struct JobTracker {
+    statuses: Mutex<HashMap<String, (JobStatus, Instant)>>,
+    retention: Duration,
+}
+
+impl JobTracker {
+    pub fn new(retention: Duration) -> Self {
+        Self {
+            statuses: Mutex::new(HashMap::new()),
+            retention,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (JobStatus, Instant)>> {
+        self.statuses.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set(&self, url: &str, job_type: &str, status: JobState, message: Option<String>) {
+        let job = JobStatus {
+            job_type: job_type.to_string(),
+            worker_url: url.to_string(),
+            status,
+            message,
+            timestamp: unix_now(),
+        };
+        self.lock().insert(url.to_string(), (job, Instant::now()));
+    }
+
+    pub fn fail(&self, url: &str, job_type: &str, message: impl Into<String>) {
+        self.set(url, job_type, JobState::Failed, Some(message.into()));
+    }
+
+    pub fn get(&self, url: &str) -> Option<JobStatus> {
+        self.lock().get(url).map(|(job, _)| job.clone())
+    }
+
+    pub fn clear(&self, url: &str) {
+        self.lock().remove(url);
+    }
+
+    /// Drop finished (failed) statuses older than the retention period.
+    pub fn sweep(&self) {
+        let retention = self.retention;
+        self.lock()
+            .retain(|_, (job, at)| job.status != JobState::Failed || at.elapsed() < retention);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_status_expires_after_retention_but_running_does_not() {
+        let tracker = JobTracker::new(Duration::from_millis(0));
+        tracker.fail("http://a", ADD_WORKER, "boom");
+        tracker.set("http://b", ADD_WORKER, JobState::Processing, None);
+        assert_eq!(
+            tracker.get("http://a").unwrap().message.as_deref(),
+            Some("boom")
+        );
+        tracker.sweep();
+        assert!(tracker.get("http://a").is_none());
+        assert!(tracker.get("http://b").is_some());
+    }
+
+    #[test]
+    fn failure_survives_sweep_within_retention() {
+        let tracker = JobTracker::new(Duration::from_secs(300));
+        tracker.fail("http://a", REMOVE_WORKER, "x");
+        tracker.sweep();
+        assert_eq!(tracker.get("http://a").unwrap().status, JobState::Failed);
+        tracker.clear("http://a");
+        assert!(tracker.is_empty());
+    }
+}

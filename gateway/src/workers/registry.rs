@@ -1,0 +1,259 @@
+//! The in-memory worker registry: registered workers by id, and ids reserved per URL so a
+//! 202 can name the worker before it exists.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use smg_sdk::{JobStatus, WorkerInfo, WorkerSpec, WorkerStatus};
+
+/// Consecutive probe results, for the health state machine.
+#[derive(Debug, Default, Clone)]
+pub struct ProbeHistory {
+    pub consecutive_successes: u32,
+    pub consecutive_failures: u32,
+    /// Probes since the worker last became pending.
+    pub probes_while_pending: u32,
+    pub last_error: Option<String>,
+}
+
+/// A registered worker.
+#[derive(Debug)]
+pub struct Worker {
+    pub id: String,
+    spec: RwLock<Arc<WorkerSpec>>,
+    status: AtomicU8,
+    /// Bumped on every spec change, so a late replace can detect it was overtaken.
+    revision: AtomicU64,
+    /// Requests in flight through this gateway (`WorkerInfo.load`).
+    pub in_flight: AtomicUsize,
+    pub probes: Mutex<ProbeHistory>,
+}
+
+fn status_to_u8(status: WorkerStatus) -> u8 {
+    match status {
+        WorkerStatus::Pending => 0,
+        WorkerStatus::Ready => 1,
+        WorkerStatus::NotReady => 2,
+        WorkerStatus::Failed => 3,
+        WorkerStatus::Draining => 4,
+    }
+}
+
+fn status_from_u8(v: u8) -> WorkerStatus {
+    match v {
+        1 => WorkerStatus::Ready,
+        2 => WorkerStatus::NotReady,
+        3 => WorkerStatus::Failed,
+        4 => WorkerStatus::Draining,
+        _ => WorkerStatus::Pending,
+    }
+}
+
+impl Worker {
+    pub fn new(id: String, spec: WorkerSpec, status: WorkerStatus) -> Self {
+        Self {
+            id,
+            spec: RwLock::new(Arc::new(spec)),
+            status: AtomicU8::new(status_to_u8(status)),
+            revision: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            probes: Mutex::new(ProbeHistory::default()),
+        }
+    }
+
+    pub fn spec(&self) -> Arc<WorkerSpec> {
+        match self.spec.read() {
+            Ok(spec) => spec.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replace the spec; returns the new revision.
+    pub fn set_spec(&self, spec: WorkerSpec) -> u64 {
+        let mut guard = match self.spec.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(spec);
+        self.revision.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::SeqCst)
+    }
+
+    pub fn url(&self) -> String {
+        self.spec().url.clone()
+    }
+
+    pub fn status(&self) -> WorkerStatus {
+        status_from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    pub fn set_status(&self, status: WorkerStatus) {
+        self.status.store(status_to_u8(status), Ordering::Release);
+    }
+
+    /// Routable: ready and not draining.
+    pub fn is_ready(&self) -> bool {
+        self.status() == WorkerStatus::Ready
+    }
+
+    pub fn load(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub fn info(&self, job_status: Option<JobStatus>) -> WorkerInfo {
+        let spec = self.spec();
+        let status = self.status();
+        WorkerInfo {
+            id: self.id.clone(),
+            model_id: spec.primary_model().map(str::to_string),
+            spec,
+            is_healthy: status == WorkerStatus::Ready,
+            status: Some(status),
+            load: self.load(),
+            circuit_breaker: None,
+            job_status,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Registered workers by id; UUIDv7 ids keep this in registration order.
+    workers: BTreeMap<String, Arc<Worker>>,
+    /// Reserved id per URL (registered or not).
+    id_by_url: HashMap<String, String>,
+    url_by_id: HashMap<String, String>,
+}
+
+/// Thread-safe registry. Reads are cheap and never wait on I/O.
+#[derive(Default)]
+pub struct Registry {
+    inner: RwLock<Inner>,
+}
+
+impl Registry {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The id for `url`, reserving a new UUIDv7 if the URL has none. Idempotent per URL.
+    pub fn reserve_id_for_url(&self, url: &str) -> String {
+        if let Some(id) = self.read().id_by_url.get(url) {
+            return id.clone();
+        }
+        let mut inner = self.write();
+        if let Some(id) = inner.id_by_url.get(url) {
+            return id.clone();
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        inner.id_by_url.insert(url.to_string(), id.clone());
+        inner.url_by_id.insert(id.clone(), url.to_string());
+        id
+    }
+
+    /// Reserve a specific id for a URL (restoring from the store).
+    pub fn reserve(&self, id: &str, url: &str) {
+        let mut inner = self.write();
+        inner.id_by_url.insert(url.to_string(), id.to_string());
+        inner.url_by_id.insert(id.to_string(), url.to_string());
+    }
+
+    /// Forget a reservation that never became a worker.
+    pub fn release(&self, id: &str) {
+        let mut inner = self.write();
+        if inner.workers.contains_key(id) {
+            return;
+        }
+        if let Some(url) = inner.url_by_id.remove(id) {
+            inner.id_by_url.remove(&url);
+        }
+    }
+
+    pub fn reserved_url(&self, id: &str) -> Option<String> {
+        self.read().url_by_id.get(id).cloned()
+    }
+
+    pub fn reserved_ids(&self) -> Vec<String> {
+        self.read().url_by_id.keys().cloned().collect()
+    }
+
+    pub fn insert(&self, worker: Arc<Worker>) {
+        let url = worker.url();
+        let mut inner = self.write();
+        inner.id_by_url.insert(url.clone(), worker.id.clone());
+        inner.url_by_id.insert(worker.id.clone(), url);
+        inner.workers.insert(worker.id.clone(), worker);
+    }
+
+    /// Remove a worker and its reservation.
+    pub fn remove(&self, id: &str) -> Option<Arc<Worker>> {
+        let mut inner = self.write();
+        let worker = inner.workers.remove(id);
+        if let Some(url) = inner.url_by_id.remove(id) {
+            inner.id_by_url.remove(&url);
+        }
+        worker
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Worker>> {
+        self.read().workers.get(id).cloned()
+    }
+
+    pub fn is_registered(&self, id: &str) -> bool {
+        self.read().workers.contains_key(id)
+    }
+
+    /// Every registered worker, in registration order.
+    pub fn all(&self) -> Vec<Arc<Worker>> {
+        self.read().workers.values().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().workers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservation_is_idempotent_per_url() {
+        let registry = Registry::default();
+        let a = registry.reserve_id_for_url("http://a:1");
+        assert_eq!(a, registry.reserve_id_for_url("http://a:1"));
+        assert_ne!(a, registry.reserve_id_for_url("http://b:1"));
+        assert!(!registry.is_registered(&a));
+        registry.release(&a);
+        assert_ne!(a, registry.reserve_id_for_url("http://a:1"));
+    }
+
+    #[test]
+    fn insert_list_remove() {
+        let registry = Registry::default();
+        let id = registry.reserve_id_for_url("http://a:1");
+        registry.insert(Arc::new(Worker::new(
+            id.clone(),
+            WorkerSpec::new("http://a:1"),
+            WorkerStatus::Ready,
+        )));
+        assert_eq!(registry.all().len(), 1);
+        let info = registry.get(&id).unwrap().info(None);
+        assert!(info.is_healthy);
+        assert!(registry.remove(&id).is_some());
+        assert!(registry.reserved_url(&id).is_none());
+        assert!(registry.is_empty());
+    }
+}

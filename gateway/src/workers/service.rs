@@ -1,0 +1,629 @@
+//! Worker operations behind `/workers`: validation, durable writes before every 202, the
+//! bounded job queue, and the jobs themselves. Free of HTTP; routes map [`WorkerError`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use smg_sdk::{
+    ConnectionMode, JobState, JobStatus, WorkerAccepted, WorkerCreated, WorkerInfo,
+    WorkerListResponse, WorkerListStats, WorkerSpec, WorkerStatus, WorkerType, WorkerUpdateRequest,
+};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::health::HealthChecker;
+use super::jobs::{ADD_WORKER, JobTracker, REMOVE_WORKER};
+use super::registration::Registration;
+use super::registry::{Registry, Worker};
+use super::url::validate_worker_url;
+use crate::config::GatewayConfig;
+use crate::store::{Collection, SharedStore, StoreError};
+use crate::upstream::WorkerHttp;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("{0}")]
+    InvalidUrl(String),
+    #[error("Invalid worker_id '{raw}' (expected UUID). Error: {reason}")]
+    InvalidId { raw: String, reason: String },
+    #[error(
+        "Worker already exists at URL '{url}' with ID {id}. Use PUT /workers/{id} to replace or PATCH /workers/{id} to update."
+    )]
+    AlreadyExists { url: String, id: String },
+    #[error(
+        "Worker at URL '{url}' is already being registered with ID {id}; wait for GET /workers/{id} to settle"
+    )]
+    RegistrationInFlight { url: String, id: String },
+    #[error("Worker {0} not found")]
+    NotFound(String),
+    #[error(
+        "Worker {0} is still being registered; retry once GET /workers/{0} shows it registered"
+    )]
+    NotRegisteredYet(String),
+    #[error(
+        "URL mismatch: worker has URL '{existing}' but request body has '{requested}'. URL changes are not supported via PUT. Use DELETE + POST instead."
+    )]
+    UrlMismatch { existing: String, requested: String },
+    #[error("Job queue full: {capacity} jobs pending (capacity: {capacity})")]
+    QueueFull { capacity: usize },
+    #[error("could not persist the change: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A worker as stored: the spec *with* its API key, and whether registration finished.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredWorker {
+    pub spec: serde_json::Value,
+    pub registered: bool,
+}
+
+impl StoredWorker {
+    fn new(spec: &WorkerSpec, registered: bool) -> Self {
+        Self {
+            spec: spec.to_request_json(),
+            registered,
+        }
+    }
+}
+
+/// `POST /workers` body: a spec, plus seed 000's `model_id` shorthand for one model card.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreateWorkerRequest {
+    #[serde(flatten)]
+    pub spec: WorkerSpec,
+    #[serde(default)]
+    pub model_id: Option<String>,
+}
+
+enum Job {
+    Add {
+        id: String,
+        spec: Box<WorkerSpec>,
+        /// Set for PUT: the revision the replace was based on.
+        replace_revision: Option<u64>,
+        /// Start-up `--worker-urls` workers are not written to the store.
+        persist: bool,
+    },
+    Remove {
+        id: String,
+    },
+}
+
+pub struct WorkerService {
+    config: Arc<GatewayConfig>,
+    pub registry: Arc<Registry>,
+    pub jobs: Arc<JobTracker>,
+    health: HealthChecker,
+    store: Collection<StoredWorker>,
+    http: WorkerHttp,
+    queue: mpsc::Sender<Job>,
+    /// Specs of workers whose registration has not finished, for the pending form of GET.
+    pending: Mutex<HashMap<String, Arc<WorkerSpec>>>,
+}
+
+pub fn parse_worker_id(raw: &str) -> Result<(), WorkerError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|_| ())
+        .map_err(|e| WorkerError::InvalidId {
+            raw: raw.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+impl WorkerService {
+    /// Build the service and start its job dispatcher, sweeper and failure listener.
+    pub fn start(config: Arc<GatewayConfig>, store: SharedStore, http: WorkerHttp) -> Arc<Self> {
+        let (queue, rx) = mpsc::channel(config.job_queue_capacity.max(1));
+        let (failed_tx, failed_rx) = mpsc::unbounded_channel();
+        let service = Arc::new(Self {
+            health: HealthChecker::new(http.clone(), config.clone(), failed_tx),
+            registry: Arc::new(Registry::default()),
+            jobs: Arc::new(JobTracker::new(Duration::from_secs(
+                config.job_status_retention_secs,
+            ))),
+            store: Collection::new(store, "workers"),
+            http,
+            queue,
+            pending: Mutex::new(HashMap::new()),
+            config,
+        });
+        tokio::spawn(dispatch(Arc::downgrade(&service), rx));
+        tokio::spawn(sweep(Arc::downgrade(&service)));
+        tokio::spawn(remove_failed(Arc::downgrade(&service), failed_rx));
+        service
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<WorkerSpec>>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Re-register the workers in the store. Registered ones come back at once as pending
+    /// and turn ready on their first good probe; unfinished registrations are re-queued.
+    pub async fn restore(&self) -> Result<usize, StoreError> {
+        let records = self.store.list().await?;
+        let count = records.len();
+        for (id, record) in records {
+            let spec: WorkerSpec =
+                serde_json::from_value(record.spec).map_err(|e| StoreError::Corrupt {
+                    kind: "workers".into(),
+                    id: id.clone(),
+                    message: e.to_string(),
+                })?;
+            self.registry.reserve(&id, &spec.url);
+            if record.registered {
+                let worker = Arc::new(Worker::new(id, spec, WorkerStatus::Pending));
+                self.registry.insert(worker.clone());
+                self.health.watch(worker, true, true);
+            } else {
+                self.enqueue_add(id, spec, None, true)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Register a start-up worker (from `--worker-urls`) unless the store already has it.
+    pub fn add_startup_worker(&self, url: &str) -> Result<(), WorkerError> {
+        let mut spec = WorkerSpec::new(url);
+        spec.connection_mode = validate_worker_url(url).map_err(WorkerError::InvalidUrl)?;
+        let id = self.registry.reserve_id_for_url(url);
+        if self.registry.is_registered(&id) || self.jobs.get(url).is_some() {
+            return Ok(());
+        }
+        self.enqueue_add(id, spec, None, false)
+    }
+
+    fn enqueue_add(
+        &self,
+        id: String,
+        spec: WorkerSpec,
+        replace_revision: Option<u64>,
+        persist: bool,
+    ) -> Result<(), WorkerError> {
+        let url = spec.url.clone();
+        if replace_revision.is_none() {
+            self.pending().insert(id.clone(), Arc::new(spec.clone()));
+        }
+        self.jobs.set(&url, ADD_WORKER, JobState::Pending, None);
+        let job = Job::Add {
+            id: id.clone(),
+            spec: Box::new(spec),
+            replace_revision,
+            persist,
+        };
+        self.queue.try_send(job).map_err(|_| {
+            self.jobs.clear(&url);
+            self.pending().remove(&id);
+            WorkerError::QueueFull {
+                capacity: self.config.job_queue_capacity,
+            }
+        })
+    }
+
+    /// `POST /workers`.
+    pub async fn create(&self, request: CreateWorkerRequest) -> Result<WorkerCreated, WorkerError> {
+        let CreateWorkerRequest { mut spec, model_id } = request;
+        spec.connection_mode = validate_worker_url(&spec.url).map_err(WorkerError::InvalidUrl)?;
+        if spec.models.is_empty()
+            && let Some(model_id) = model_id
+        {
+            spec.models.push(smg_sdk::ModelCard::new(model_id));
+        }
+        let url = spec.url.clone();
+        let id = self.registry.reserve_id_for_url(&url);
+        if self.registry.is_registered(&id) {
+            return Err(WorkerError::AlreadyExists { url, id });
+        }
+        if matches!(self.jobs.get(&url), Some(job) if job.status != JobState::Failed) {
+            return Err(WorkerError::RegistrationInFlight { url, id });
+        }
+        // Durable before the 202 (decision D6).
+        self.store
+            .put(&id, &StoredWorker::new(&spec, false))
+            .await?;
+        if let Err(e) = self.enqueue_add(id.clone(), spec, None, true) {
+            let _ = self.store.delete(&id).await;
+            return Err(e);
+        }
+        Ok(WorkerCreated {
+            status: "accepted".into(),
+            location: format!("/workers/{id}"),
+            worker_id: id,
+            url,
+            message: "Worker addition queued for background processing".into(),
+        })
+    }
+
+    /// `GET /workers[?model=]`.
+    pub fn list(&self, model: Option<&str>) -> WorkerListResponse {
+        let mut stats = WorkerListStats::default();
+        let workers: Vec<WorkerInfo> = self
+            .registry
+            .all()
+            .iter()
+            .filter(|w| model.is_none_or(|m| w.spec().serves(m)))
+            .map(|w| {
+                let info = w.info(None);
+                match info.spec.worker_type {
+                    WorkerType::Prefill => stats.prefill_count += 1,
+                    WorkerType::Decode => stats.decode_count += 1,
+                    WorkerType::Regular => stats.regular_count += 1,
+                    WorkerType::Encode => {}
+                }
+                info
+            })
+            .collect();
+        let mut workers = workers;
+        if !self.jobs.is_empty() {
+            for info in &mut workers {
+                info.job_status = self.jobs.get(&info.spec.url);
+            }
+        }
+        WorkerListResponse {
+            total: workers.len(),
+            workers,
+            stats,
+        }
+    }
+
+    /// `GET /workers/{id}`: the worker, or the pending form while its registration job is
+    /// tracked (including a failure, for the retention period).
+    pub fn get(&self, id: &str) -> Result<WorkerInfo, WorkerError> {
+        parse_worker_id(id)?;
+        if let Some(worker) = self.registry.get(id) {
+            let job = self.jobs.get(&worker.url());
+            return Ok(worker.info(job));
+        }
+        let url = self
+            .registry
+            .reserved_url(id)
+            .ok_or_else(|| WorkerError::NotFound(id.to_string()))?;
+        let job = self
+            .jobs
+            .get(&url)
+            .ok_or_else(|| WorkerError::NotFound(id.to_string()))?;
+        let spec = self
+            .pending()
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(WorkerSpec::new(url)));
+        Ok(pending_info(id, spec, job))
+    }
+
+    fn registered(&self, id: &str) -> Result<Arc<Worker>, WorkerError> {
+        parse_worker_id(id)?;
+        if let Some(worker) = self.registry.get(id) {
+            return Ok(worker);
+        }
+        match self.registry.reserved_url(id) {
+            Some(url) if matches!(self.jobs.get(&url), Some(j) if j.status != JobState::Failed) => {
+                Err(WorkerError::NotRegisteredYet(id.to_string()))
+            }
+            _ => Err(WorkerError::NotFound(id.to_string())),
+        }
+    }
+
+    /// `PATCH /workers/{id}`: merged and persisted before the 202, applied at once.
+    pub async fn update(
+        &self,
+        id: &str,
+        update: WorkerUpdateRequest,
+    ) -> Result<WorkerAccepted, WorkerError> {
+        let worker = self.registered(id)?;
+        let mut spec = (*worker.spec()).clone();
+        if let Some(priority) = update.priority {
+            spec.priority = priority;
+        }
+        if let Some(cost) = update.cost {
+            spec.cost = cost;
+        }
+        if let Some(labels) = update.labels {
+            spec.labels.extend(labels);
+        }
+        if let Some(key) = update.api_key {
+            spec.api_key = Some(key);
+        }
+        let health_changed = update.health.is_some_and(|h| !h.is_empty());
+        if let Some(health) = update.health {
+            spec.health = spec.health.merged_with(&health);
+        }
+        if self.store.get(id).await?.is_some() {
+            self.store.put(id, &StoredWorker::new(&spec, true)).await?;
+        }
+        worker.set_spec(spec);
+        if health_changed {
+            let probe_now = worker.status() != WorkerStatus::Ready;
+            self.health.watch(worker, probe_now, false);
+        }
+        Ok(accepted(
+            id,
+            "Worker update queued for background processing",
+        ))
+    }
+
+    /// `PUT /workers/{id}`: full replace, re-running registration.
+    pub async fn replace(
+        &self,
+        id: &str,
+        mut spec: WorkerSpec,
+    ) -> Result<WorkerAccepted, WorkerError> {
+        let worker = self.registered(id)?;
+        let existing = worker.url();
+        if spec.url != existing {
+            return Err(WorkerError::UrlMismatch {
+                existing,
+                requested: spec.url,
+            });
+        }
+        spec.connection_mode = validate_worker_url(&spec.url).map_err(WorkerError::InvalidUrl)?;
+        let persisted = self.store.get(id).await?.is_some();
+        if persisted {
+            self.store.put(id, &StoredWorker::new(&spec, true)).await?;
+        }
+        self.enqueue_add(id.to_string(), spec, Some(worker.revision()), persisted)?;
+        Ok(accepted(
+            id,
+            "Worker update queued for background processing",
+        ))
+    }
+
+    /// `DELETE /workers/{id}`: removed from the store before the 202, then drained.
+    pub async fn delete(&self, id: &str) -> Result<WorkerAccepted, WorkerError> {
+        parse_worker_id(id)?;
+        let Some(worker) = self.registry.get(id) else {
+            // Registration not finished (or failed): cancel it; the job notices.
+            let url = self
+                .registry
+                .reserved_url(id)
+                .filter(|url| self.jobs.get(url).is_some())
+                .ok_or_else(|| WorkerError::NotFound(id.to_string()))?;
+            self.store.delete(id).await?;
+            self.registry.release(id);
+            self.pending().remove(id);
+            self.jobs.clear(&url);
+            return Ok(accepted(
+                id,
+                "Worker removal queued for background processing",
+            ));
+        };
+        let url = worker.url();
+        let stored = self.store.get(id).await?;
+        self.store.delete(id).await?;
+        self.jobs.set(&url, REMOVE_WORKER, JobState::Pending, None);
+        if self
+            .queue
+            .try_send(Job::Remove { id: id.to_string() })
+            .is_err()
+        {
+            self.jobs.clear(&url);
+            if let Some(record) = stored {
+                self.store.put(id, &record).await?;
+            }
+            return Err(WorkerError::QueueFull {
+                capacity: self.config.job_queue_capacity,
+            });
+        }
+        Ok(accepted(
+            id,
+            "Worker removal queued for background processing",
+        ))
+    }
+
+    async fn run(&self, job: Job) {
+        match job {
+            Job::Add {
+                id,
+                spec,
+                replace_revision,
+                persist,
+            } => self.run_add(id, *spec, replace_revision, persist).await,
+            Job::Remove { id } => self.run_remove(&id).await,
+        }
+    }
+
+    async fn run_add(
+        &self,
+        id: String,
+        spec: WorkerSpec,
+        replace_revision: Option<u64>,
+        persist: bool,
+    ) {
+        let url = spec.url.clone();
+        let still_wanted = |s: &Self| s.registry.reserved_url(&id).as_deref() == Some(url.as_str());
+        if !still_wanted(self) {
+            return;
+        }
+        self.jobs.set(&url, ADD_WORKER, JobState::Processing, None);
+        let registration = Registration {
+            http: &self.http,
+            config: &self.config,
+        };
+        let http_worker = spec.connection_mode == ConnectionMode::Http;
+        if http_worker && let Err(message) = registration.wait_until_reachable(&spec).await {
+            tracing::warn!(%url, %message, "worker registration failed");
+            if still_wanted(self) {
+                self.jobs.fail(&url, ADD_WORKER, message);
+                if replace_revision.is_none() {
+                    let _ = self.store.delete(&id).await;
+                }
+            }
+            return;
+        }
+        let resolved = registration.resolve(spec).await;
+        // A DELETE while we were probing cancels the registration.
+        if !still_wanted(self) {
+            return;
+        }
+        let outcome = match replace_revision {
+            None => {
+                if self.registry.is_registered(&id) {
+                    Err("Workflow failed at step register_workers: the URL was registered concurrently".to_string())
+                } else {
+                    let status = if http_worker { WorkerStatus::Ready } else { WorkerStatus::Pending };
+                    let worker = Arc::new(Worker::new(id.clone(), resolved.clone(), status));
+                    self.registry.insert(worker.clone());
+                    self.health.watch(worker, false, false);
+                    Ok(())
+                }
+            }
+            Some(expected) => match self.registry.get(&id) {
+                Some(worker) if worker.revision() == expected => {
+                    worker.set_spec(resolved.clone());
+                    self.health.watch(worker, false, false);
+                    Ok(())
+                }
+                _ => Err("Workflow failed at step register_workers: the worker was changed or removed while being replaced".to_string()),
+            },
+        };
+        self.pending().remove(&id);
+        if let Err(message) = outcome {
+            self.jobs.fail(&url, ADD_WORKER, message);
+            return;
+        }
+        if persist
+            && let Err(e) = self
+                .store
+                .put(&id, &StoredWorker::new(&resolved, true))
+                .await
+        {
+            tracing::error!(%url, error = %e, "registered worker could not be persisted");
+            self.jobs.fail(
+                &url,
+                ADD_WORKER,
+                format!("registered, but could not be persisted: {e}"),
+            );
+            return;
+        }
+        if http_worker {
+            tracing::info!(%url, %id, model = resolved.primary_model().unwrap_or("*"), "worker registered");
+            self.jobs.clear(&url);
+        } else {
+            self.jobs.fail(
+                &url,
+                ADD_WORKER,
+                format!(
+                    "Worker registered but {} connections are not supported by this gateway yet: it cannot be probed, queried or routed to",
+                    resolved.connection_mode
+                ),
+            );
+        }
+    }
+
+    async fn run_remove(&self, id: &str) {
+        let Some(worker) = self.registry.get(id) else {
+            return;
+        };
+        let url = worker.url();
+        self.jobs
+            .set(&url, REMOVE_WORKER, JobState::Processing, None);
+        self.health.unwatch(id);
+        if worker.status() == WorkerStatus::Ready {
+            worker.set_status(WorkerStatus::Draining);
+            let settle = worker
+                .spec()
+                .health
+                .drain_settle_secs
+                .unwrap_or(self.config.drain_settle_secs);
+            tokio::time::sleep(Duration::from_secs(settle)).await;
+        } else {
+            worker.set_status(WorkerStatus::Draining);
+        }
+        self.registry.remove(id);
+        self.jobs.clear(&url);
+        tracing::info!(%url, %id, "worker removed");
+    }
+
+    /// Workers that can take traffic.
+    pub fn ready_workers(&self) -> Vec<Arc<Worker>> {
+        self.registry
+            .all()
+            .into_iter()
+            .filter(|w| w.is_ready())
+            .collect()
+    }
+}
+
+fn accepted(id: &str, message: &str) -> WorkerAccepted {
+    WorkerAccepted {
+        status: "accepted".into(),
+        worker_id: id.to_string(),
+        message: message.into(),
+    }
+}
+
+fn pending_info(id: &str, spec: Arc<WorkerSpec>, job: JobStatus) -> WorkerInfo {
+    WorkerInfo {
+        id: id.to_string(),
+        model_id: None,
+        spec,
+        is_healthy: false,
+        status: Some(WorkerStatus::Pending),
+        load: 0,
+        circuit_breaker: None,
+        job_status: Some(job),
+    }
+}
+
+async fn dispatch(service: std::sync::Weak<WorkerService>, mut rx: mpsc::Receiver<Job>) {
+    let limit = match service.upgrade() {
+        Some(s) => s.config.job_concurrency.max(1),
+        None => return,
+    };
+    let permits = Arc::new(Semaphore::new(limit));
+    while let Some(job) = rx.recv().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move {
+            service.run(job).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn sweep(service: std::sync::Weak<WorkerService>) {
+    loop {
+        let period = match service.upgrade() {
+            Some(s) => Duration::from_secs((s.config.job_status_retention_secs / 5).clamp(1, 60)),
+            None => return,
+        };
+        tokio::time::sleep(period).await;
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        service.jobs.sweep();
+        // Forget reservations whose registration failed and has expired.
+        for id in service.registry.reserved_ids() {
+            if service.registry.is_registered(&id) {
+                continue;
+            }
+            if let Some(url) = service.registry.reserved_url(&id)
+                && service.jobs.get(&url).is_none()
+            {
+                service.registry.release(&id);
+                service.pending().remove(&id);
+            }
+        }
+    }
+}
+
+async fn remove_failed(
+    service: std::sync::Weak<WorkerService>,
+    mut failed: mpsc::UnboundedReceiver<String>,
+) {
+    while let Some(id) = failed.recv().await {
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        if service.config.remove_unhealthy_workers {
+            tracing::warn!(%id, "removing failed worker (--remove-unhealthy-workers)");
+            if let Err(e) = service.delete(&id).await {
+                tracing::error!(%id, error = %e, "could not remove failed worker");
+            }
+        }
+    }
+}

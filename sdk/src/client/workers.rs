@@ -1,0 +1,244 @@
+//! The workers API (`/workers`), with helpers that wait for the background jobs behind its
+//! 202 answers.
+
+use std::time::Duration;
+
+use futures::Stream;
+use reqwest::Method;
+use tokio::time::Instant;
+
+use super::{ApiRequest, Client, RouteKind, WorkerEvent};
+use crate::error::{Error, Result};
+use crate::types::{
+    JobState, WorkerAccepted, WorkerCreated, WorkerInfo, WorkerListResponse, WorkerSpec,
+    WorkerStatus, WorkerUpdateRequest,
+};
+
+/// Handle for the workers API; get one with [`Client::workers`].
+#[derive(Debug, Clone, Copy)]
+pub struct Workers<'a> {
+    client: &'a Client,
+}
+
+impl<'a> Workers<'a> {
+    pub(super) fn new(client: &'a Client) -> Self {
+        Self { client }
+    }
+
+    fn worker_request(method: Method, id: &str) -> Result<ApiRequest> {
+        if id.trim().is_empty() {
+            return Err(Error::InvalidInput("worker id must not be empty".into()));
+        }
+        Ok(ApiRequest::from_segments(
+            method,
+            vec!["workers".into(), id.to_string()],
+            RouteKind::Admin,
+        ))
+    }
+
+    /// Register a worker (`POST /workers`). The answer is a 202: registration runs in the
+    /// background; see [`create_and_wait`](Self::create_and_wait). The spec's `api_key` is sent.
+    pub async fn create(&self, spec: &WorkerSpec) -> Result<WorkerCreated> {
+        let req = ApiRequest::new(Method::POST, "/workers", RouteKind::Admin)
+            .json(&spec.to_request_json())?;
+        self.client.send_json(req).await
+    }
+
+    /// All registered workers (`GET /workers`).
+    pub async fn list(&self) -> Result<WorkerListResponse> {
+        let req = ApiRequest::new(Method::GET, "/workers", RouteKind::Admin);
+        self.client.send_json(req).await
+    }
+
+    /// Workers serving `model` (by id or alias; wildcard workers always match)
+    /// (`GET /workers?model=…`).
+    pub async fn list_for_model(&self, model: &str) -> Result<WorkerListResponse> {
+        let req = ApiRequest::new(Method::GET, "/workers", RouteKind::Admin).query("model", model);
+        self.client.send_json(req).await
+    }
+
+    /// One worker (`GET /workers/{id}`). While registration is queued or running, or for a few
+    /// minutes after it failed, this is the pending form with `job_status`.
+    pub async fn get(&self, id: &str) -> Result<WorkerInfo> {
+        self.client
+            .send_json(Self::worker_request(Method::GET, id)?)
+            .await
+    }
+
+    /// Partially update a worker (`PATCH /workers/{id}`): priority, cost, labels (merged),
+    /// API key, health-check overrides. Never retried.
+    pub async fn update(&self, id: &str, update: &WorkerUpdateRequest) -> Result<WorkerAccepted> {
+        let req = Self::worker_request(Method::PATCH, id)?.json(&update.to_request_json())?;
+        self.client.send_json(req).await
+    }
+
+    /// Replace a worker's whole spec (`PUT /workers/{id}`); the URL must stay the same.
+    pub async fn replace(&self, id: &str, spec: &WorkerSpec) -> Result<WorkerAccepted> {
+        let req = Self::worker_request(Method::PUT, id)?.json(&spec.to_request_json())?;
+        self.client.send_json(req).await
+    }
+
+    /// Remove a worker (`DELETE /workers/{id}`): it drains, then disappears. See
+    /// [`delete_and_wait`](Self::delete_and_wait).
+    pub async fn delete(&self, id: &str) -> Result<WorkerAccepted> {
+        self.client
+            .send_json(Self::worker_request(Method::DELETE, id)?)
+            .await
+    }
+
+    /// Poll `GET /workers/{id}` until the worker is `ready`.
+    ///
+    /// - `ready` → `Ok(info)`;
+    /// - a failed job (`job_status.status == failed`) → [`Error::JobFailed`] with the job's
+    ///   message; status `failed` → [`Error::JobFailed`] too;
+    /// - 404 before the worker was first seen → keep polling (the registry may not have it
+    ///   yet); 404 after it was seen → [`Error::JobFailed`] (it was removed);
+    /// - `timeout` elapsed → [`Error::WaitTimeout`] with the last status seen.
+    ///
+    /// Polls every [`ClientBuilder::poll_interval`](super::ClientBuilder::poll_interval)
+    /// (250 ms by default); each poll is cut off at the deadline.
+    pub async fn wait_for_worker(&self, id: &str, timeout: Duration) -> Result<WorkerInfo> {
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let mut seen = false;
+        let mut last_status = None;
+        loop {
+            match tokio::time::timeout_at(deadline, self.get(id)).await {
+                Err(_elapsed) => break,
+                Ok(Ok(info)) => {
+                    seen = true;
+                    last_status = info.status;
+                    if let Some(job) = &info.job_status
+                        && job.status == JobState::Failed
+                    {
+                        return Err(Error::JobFailed {
+                            id: id.to_string(),
+                            message: job.message.clone().unwrap_or_else(|| {
+                                format!("{} job failed without a message", job.job_type)
+                            }),
+                        });
+                    }
+                    match info.status {
+                        Some(WorkerStatus::Ready) => return Ok(info),
+                        Some(WorkerStatus::Failed) => {
+                            return Err(Error::JobFailed {
+                                id: id.to_string(),
+                                message: "worker status is failed: it did not pass its health \
+                                          checks"
+                                    .into(),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(Err(e)) if e.is_not_found() => {
+                    if seen {
+                        return Err(Error::JobFailed {
+                            id: id.to_string(),
+                            message: "the worker was removed while waiting for it to become \
+                                      ready (404 after it had been seen)"
+                                .into(),
+                        });
+                    }
+                }
+                Ok(Err(e)) => return Err(e),
+            }
+            if !self.sleep_until_next_poll(deadline).await {
+                break;
+            }
+        }
+        Err(Error::WaitTimeout {
+            id: id.to_string(),
+            last_status,
+            waited: start.elapsed(),
+        })
+    }
+
+    /// [`create`](Self::create), then [`wait_for_worker`](Self::wait_for_worker) on the new id;
+    /// `timeout` bounds both.
+    pub async fn create_and_wait(
+        &self,
+        spec: &WorkerSpec,
+        timeout: Duration,
+    ) -> Result<WorkerInfo> {
+        let start = Instant::now();
+        let created = self.create(spec).await?;
+        let remaining = timeout.saturating_sub(start.elapsed());
+        self.wait_for_worker(&created.worker_id, remaining).await
+    }
+
+    /// [`delete`](Self::delete), then poll until `GET /workers/{id}` answers 404.
+    ///
+    /// A failed removal job → [`Error::JobFailed`]; `timeout` elapsed →
+    /// [`Error::WaitTimeout`] with the last status seen (typically `draining`).
+    pub async fn delete_and_wait(&self, id: &str, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        let deadline = start + timeout;
+        self.delete(id).await?;
+        let mut last_status = None;
+        loop {
+            match tokio::time::timeout_at(deadline, self.get(id)).await {
+                Err(_elapsed) => break,
+                Ok(Err(e)) if e.is_not_found() => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(info)) => {
+                    last_status = info.status;
+                    if let Some(job) = &info.job_status
+                        && job.status == JobState::Failed
+                        && job.job_type == "RemoveWorker"
+                    {
+                        return Err(Error::JobFailed {
+                            id: id.to_string(),
+                            message: job.message.clone().unwrap_or_else(|| {
+                                "RemoveWorker job failed without a message".into()
+                            }),
+                        });
+                    }
+                }
+            }
+            if !self.sleep_until_next_poll(deadline).await {
+                break;
+            }
+        }
+        Err(Error::WaitTimeout {
+            id: id.to_string(),
+            last_status,
+            waited: start.elapsed(),
+        })
+    }
+
+    /// Watch the worker list: poll `GET /workers` every `interval` and yield what changed.
+    ///
+    /// The first successful poll yields [`WorkerEvent::Added`] for every worker; later polls
+    /// yield `Added`, `Changed` and `Removed` by worker id. A failed poll yields one `Err` and
+    /// the watch goes on, backing off up to four intervals; the stream never ends by itself.
+    /// One request is in flight at a time, and nothing is fetched while the stream is not
+    /// polled.
+    pub fn watch(
+        &self,
+        interval: Duration,
+    ) -> impl Stream<Item = Result<WorkerEvent>> + Send + 'static {
+        super::watch::watch_workers(self.client.clone(), interval)
+    }
+
+    /// Sleep one poll interval, or until the deadline. False when the deadline has passed.
+    async fn sleep_until_next_poll(&self, deadline: Instant) -> bool {
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        let wake = (now + self.client.poll_interval()).min(deadline);
+        tokio::time::sleep_until(wake).await;
+        true
+    }
+}
+
+impl Client {
+    /// Same as [`Workers::watch`]: a stream of worker list changes, polled every `interval`.
+    pub fn watch_workers(
+        &self,
+        interval: Duration,
+    ) -> impl Stream<Item = Result<WorkerEvent>> + Send + 'static {
+        super::watch::watch_workers(self.clone(), interval)
+    }
+}
