@@ -50,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod config;
 pub mod error;
 pub mod prometheus;
 pub mod types;
