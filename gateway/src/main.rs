@@ -19,14 +19,20 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway.
+    #[command(args_override_self = true)]
     Launch(Box<GatewayConfig>),
+    /// Run a demo: the gateway plus simulated workers on the embedded store.
+    Demo(smg_gateway::demo::DemoArgs),
 }
 
 fn init_logging(level: &str, json: bool) -> Result<()> {
     let filter =
         EnvFilter::try_new(level).wrap_err_with(|| format!("invalid --log-level '{level}'"))?;
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -70,6 +76,17 @@ async fn main() -> Result<()> {
             wait_for_signal().await;
             tracing::info!("shutting down");
             gateway.shutdown().await?;
+        }
+        Command::Demo(args) => {
+            init_logging("warn,smg_gateway=info", false)?;
+            let demo = smg_gateway::demo::start(&args).await?;
+            tracing::info!("smg listening on http://{}", demo.gateway.addr);
+            smg_gateway::demo::print_next_steps(&demo);
+            wait_for_signal().await;
+            demo.gateway.shutdown().await?;
+            for fleet in demo.fleets {
+                fleet.shutdown().await;
+            }
         }
     }
     Ok(())

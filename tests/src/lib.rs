@@ -1,1 +1,4 @@
 //! Test support.
+
+pub mod harness;
+pub mod mock;
