@@ -1,1 +1,366 @@
-fn main() {}
+//! `smgctl`: the scriptable operator CLI for the Shepherd Model Gateway.
+//!
+//! Layout: one module per noun (`workers`, `loads`, `health`, `context`), sharing [`Ctx`] (the
+//! client, the output settings and what the terminals are) and [`output`] for rendering. Data goes
+//! to stdout, diagnostics to stderr; [`exit`] maps errors to the documented exit codes.
+//!
+//! Adding a noun: create `src/<noun>.rs` with a clap `Subcommand` enum and
+//! `pub async fn run(ctx: &Ctx, cmd) -> Result<Exit>` (print with `ctx.out`: `structured()` for
+//! `-o json|yaml`, `table()`/`render_kv()` for people, `line()` for `-o name`), then add a
+//! variant to [`Command`] and one arm to [`run`]. SDK errors propagate with `?`; their exit
+//! code and hints are chosen in [`exit::report`].
+
+mod context;
+mod exit;
+mod health;
+mod loads;
+mod output;
+mod workers;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use color_eyre::eyre::{Result, WrapErr};
+use smg_sdk::config::{ConfigFile, ConnectionOptions, Source};
+use smg_sdk::{Client, SecretString};
+
+use crate::exit::{EXIT_CODES_HELP, Exit, HintScope};
+use crate::output::{Format, Output, diag};
+
+/// Scriptable operator CLI for the Shepherd Model Gateway (SMG).
+#[derive(Debug, Parser)]
+#[command(name = "smgctl", version, after_help = EXIT_CODES_HELP, max_term_width = 100)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags accepted by every command.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    /// Gateway base URL [default: the context's URL, else http://localhost:30000]
+    #[arg(long, env = "SMG_URL", global = true, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Admin token for control-plane routes (never printed)
+    #[arg(
+        long,
+        env = "SMG_ADMIN_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+
+    /// API key for serving routes such as /v1/models (never printed)
+    #[arg(
+        long = "api-key",
+        env = "SMG_API_KEY",
+        global = true,
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<String>,
+
+    /// Named context to use instead of the current one (see `smgctl context`)
+    #[arg(long, env = "SMG_CONTEXT", global = true, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Config file with the contexts [default: $XDG_CONFIG_HOME/smgctl/config.toml]
+    #[arg(long, env = "SMGCTL_CONFIG", global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Output format; `name` applies to listings, other commands print their table
+    #[arg(
+        short = 'o',
+        long,
+        value_enum,
+        default_value_t = Format::Table,
+        global = true,
+        value_name = "FORMAT"
+    )]
+    pub output: Format,
+
+    /// Deadline of each HTTP request (e.g. 30s, 2m); waits have their own --wait-timeout
+    #[arg(
+        long,
+        global = true,
+        value_parser = humantime::parse_duration,
+        default_value = "30s",
+        value_name = "DURATION"
+    )]
+    pub timeout: Duration,
+
+    /// Never colour the output (the NO_COLOR environment variable does the same)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    /// Print the resolved connection (-v) and HTTP debugging (-vv) to stderr; never tokens
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage named gateway connections (contexts)
+    #[command(subcommand, visible_alias = "ctx")]
+    Context(context::ContextCmd),
+    /// List, inspect, register, update and remove workers
+    #[command(subcommand, visible_alias = "worker")]
+    Workers(workers::WorkersCmd),
+    /// Engine load per worker and DP rank (GET /get_loads)
+    Loads(loads::LoadsArgs),
+    /// KV-cache operations
+    #[command(subcommand)]
+    Cache(loads::CacheCmd),
+    /// Liveness and readiness summary (exit 0 while the gateway is live)
+    Health,
+    /// Exit 0 if the gateway is ready to route, 1 if not (printing the reason)
+    Ready,
+    /// Models the gateway routes to (GET /v1/models; uses the API key)
+    Models,
+    /// A worker's server info, passed through (JSON unless -o yaml)
+    ServerInfo,
+    /// A worker's model info, passed through (JSON unless -o yaml)
+    ModelInfo,
+    /// Client version, and the server version when the gateway is reachable
+    Version,
+    /// Print a shell completion script to stdout
+    Completions {
+        /// Shell to generate for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+impl Command {
+    /// Which hints fit an error from this command.
+    fn hint_scope(&self) -> HintScope {
+        match self {
+            Self::Workers(cmd) if cmd.is_about_one_worker() => HintScope::Worker,
+            Self::Models => HintScope::Serving,
+            _ => HintScope::Other,
+        }
+    }
+}
+
+/// What every gateway command gets: the client and how to print.
+pub struct Ctx {
+    /// The SDK client, with credentials and the per-request timeout.
+    pub client: Client,
+    /// The gateway URL in use (for messages).
+    pub url: String,
+    /// Output format and colour.
+    pub out: Output,
+    /// Whether stdin is a terminal (prompts are only allowed then).
+    pub stdin_tty: bool,
+    /// Whether stdout is a terminal (watches redraw in place then).
+    pub stdout_tty: bool,
+    /// Whether stderr is a terminal (spinners are only drawn then).
+    pub stderr_tty: bool,
+}
+
+impl Ctx {
+    /// Resolve the connection (flag > env > context > default) and build the client.
+    pub fn connect(global: &GlobalArgs, matches: &ArgMatches) -> Result<Self> {
+        // An empty flag or environment variable counts as unset.
+        let set = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        let options = ConnectionOptions {
+            url: set(&global.url),
+            token: set(&global.token).map(SecretString::from),
+            api_key: set(&global.api_key).map(SecretString::from),
+            context: set(&global.context),
+            config_path: global.config.clone().filter(|p| !p.as_os_str().is_empty()),
+        };
+        let resolved = options
+            .resolve()
+            .wrap_err("cannot resolve the gateway connection")?;
+        if global.verbose > 0 {
+            let url_from = match resolved.url_source {
+                Source::FlagOrEnv => format!("from {}", flag_or_env(matches, "url", "SMG_URL")),
+                Source::Context => format!(
+                    "from context '{}'",
+                    resolved.context.as_deref().unwrap_or_default()
+                ),
+                Source::Default => "default".to_string(),
+            };
+            diag(format_args!(
+                "smgctl: gateway {} ({url_from})",
+                resolved.url
+            ));
+            match &resolved.context {
+                Some(name) if options.context.is_some() => diag(format_args!(
+                    "smgctl: context '{name}' (from {})",
+                    flag_or_env(matches, "context", "SMG_CONTEXT")
+                )),
+                Some(name) => diag(format_args!(
+                    "smgctl: context '{name}' (current context of {})",
+                    config_path(global)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|_| "the config file".into())
+                )),
+                None => diag("smgctl: no context"),
+            }
+            let token_from = if resolved.admin_token.is_none() {
+                "not set".to_string()
+            } else if options.token.is_some() {
+                format!(
+                    "set (from {})",
+                    flag_or_env(matches, "token", "SMG_ADMIN_TOKEN")
+                )
+            } else {
+                "set (from the context)".to_string()
+            };
+            let key_from = if resolved.api_key.is_none() {
+                "not set".to_string()
+            } else if options.api_key.is_some() {
+                format!(
+                    "set (from {})",
+                    flag_or_env(matches, "api_key", "SMG_API_KEY")
+                )
+            } else {
+                "set (from the context)".to_string()
+            };
+            diag(format_args!(
+                "smgctl: admin token {token_from}; API key {key_from}; request timeout {}",
+                humantime::format_duration(global.timeout)
+            ));
+        }
+        let mut builder = Client::builder(resolved.url.clone())
+            .request_timeout(global.timeout)
+            .user_agent(format!("smgctl/{}", env!("CARGO_PKG_VERSION")));
+        if let Some(token) = resolved.admin_token {
+            builder = builder.admin_token(token);
+        }
+        if let Some(key) = resolved.api_key {
+            builder = builder.api_key(key);
+        }
+        let client = builder.build()?;
+        Ok(Self {
+            client,
+            url: resolved.url,
+            out: Output::new(global.output, output::color_enabled(global.no_color)),
+            stdin_tty: std::io::stdin().is_terminal(),
+            stdout_tty: std::io::stdout().is_terminal(),
+            stderr_tty: std::io::stderr().is_terminal(),
+        })
+    }
+}
+
+/// `--flag` or `ENV`, whichever supplied the value of `id`.
+fn flag_or_env(matches: &ArgMatches, id: &str, env: &str) -> String {
+    match matches.value_source(id) {
+        Some(ValueSource::EnvVariable) => env.to_string(),
+        _ => format!("--{}", id.replace('_', "-")),
+    }
+}
+
+/// The config file: `--config`/`SMGCTL_CONFIG`, else the default location.
+pub fn config_path(global: &GlobalArgs) -> Result<PathBuf> {
+    match global.config.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+        Some(path) => Ok(path.clone()),
+        None => Ok(ConfigFile::default_path()?),
+    }
+}
+
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    install_hooks(&cli.global);
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            diag(format_args!("error: cannot start the async runtime: {e}"));
+            return Exit::Failure.into();
+        }
+    };
+    let scope = cli.command.hint_scope();
+    let mut gateway_url = None;
+    let result = runtime.block_on(run(cli, &matches, &mut gateway_url));
+    match result {
+        Ok(exit) => exit.into(),
+        Err(err) if exit::is_stdout_closed(&err) => Exit::Ok.into(),
+        Err(err) => {
+            let report = exit::report(&err, gateway_url.as_deref(), scope);
+            diag(format_args!("error: {}", report.message));
+            for hint in &report.hints {
+                diag(format_args!("hint: {hint}"));
+            }
+            report.exit.into()
+        }
+    }
+}
+
+/// color-eyre's panic hook (plain when colour is off) and tracing to stderr with `-vv`.
+fn install_hooks(global: &GlobalArgs) {
+    let plain = global.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let hooks = if plain {
+        color_eyre::config::HookBuilder::blank()
+    } else {
+        color_eyre::config::HookBuilder::default()
+    };
+    let _ = hooks.display_env_section(false).install();
+
+    let filter = match global.verbose {
+        0 | 1 => "warn",
+        2 => "warn,smgctl=debug,smg_sdk=debug",
+        _ => "warn,smgctl=trace,smg_sdk=trace",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(!plain && std::io::stderr().is_terminal())
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_target(true)
+        .try_init();
+}
+
+async fn run(cli: Cli, matches: &ArgMatches, gateway_url: &mut Option<String>) -> Result<Exit> {
+    let global = &cli.global;
+    let mut connect = || -> Result<Ctx> {
+        let ctx = Ctx::connect(global, matches)?;
+        *gateway_url = Some(ctx.url.clone());
+        Ok(ctx)
+    };
+    match cli.command {
+        Command::Context(cmd) => context::run(cmd, global, matches),
+        Command::Workers(cmd) => workers::run(&connect()?, cmd).await,
+        Command::Loads(args) => loads::loads(&connect()?, args).await,
+        Command::Cache(cmd) => loads::cache(&connect()?, cmd).await,
+        Command::Health => health::health(&connect()?).await,
+        Command::Ready => health::ready(&connect()?).await,
+        Command::Models => health::models(&connect()?).await,
+        Command::ServerInfo => health::server_info(&connect()?).await,
+        Command::ModelInfo => health::model_info(&connect()?).await,
+        Command::Version => health::version(global, connect()).await,
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "smgctl", &mut buf);
+            output::write_stdout(&String::from_utf8_lossy(&buf))?;
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod error;
 pub mod info;
 pub mod loads;
+pub mod parsers;
 pub mod request_id;
 pub mod routes;
 pub mod store;

@@ -99,8 +99,7 @@ impl Fanout<'_> {
         spec: &WorkerSpec,
         timeout: Duration,
     ) -> Result<WorkerLoadResponse, CallError> {
-        let value = self.http.get_json(spec, LOADS_PATH, timeout).await?;
-        serde_json::from_value(value).map_err(|e| CallError::Body(e.to_string()))
+        self.http.get_json(spec, LOADS_PATH, timeout).await
     }
 
     /// `POST /flush_cache` on every worker.

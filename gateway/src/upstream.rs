@@ -81,12 +81,12 @@ impl WorkerHttp {
         Ok(response)
     }
 
-    pub async fn get_json(
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         spec: &WorkerSpec,
         path: &str,
         timeout: Duration,
-    ) -> Result<serde_json::Value, CallError> {
+    ) -> Result<T, CallError> {
         let response = self.call(spec, Method::GET, path, timeout).await?;
         response.json().await.map_err(|e| {
             if e.is_timeout() {

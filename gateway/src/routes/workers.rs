@@ -53,7 +53,8 @@ pub struct ListQuery {
 }
 
 pub async fn list(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQuery>) -> Response {
-    Json(state.workers.list(query.model.as_deref())).into_response()
+    let body = state.workers.list_json(query.model.as_deref());
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 pub async fn get(

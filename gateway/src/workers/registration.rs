@@ -98,13 +98,13 @@ impl Registration<'_> {
             return resolve_model_card(spec, BTreeMap::new());
         }
         let t = self.discovery_timeout();
-        let v1_models = self.http.get_json(&spec, "/v1/models", t).await.ok();
+        let v1_models: Option<Value> = self.http.get_json(&spec, "/v1/models", t).await.ok();
         if spec.runtime_type == RuntimeType::Unspecified {
             spec.runtime_type = self.detect_runtime(&spec, v1_models.as_ref()).await;
         }
         let mut labels = BTreeMap::new();
         if spec.runtime_type == RuntimeType::Vllm {
-            if let Ok(version) = self.http.get_json(&spec, "/version", t).await {
+            if let Ok(version) = self.http.get_json::<Value>(&spec, "/version", t).await {
                 copy_keys(&version, &["version"], &mut labels);
             }
         } else {

@@ -21,13 +21,35 @@ pub struct ProbeHistory {
 #[derive(Debug)]
 pub struct Worker {
     pub id: String,
-    spec: RwLock<Arc<WorkerSpec>>,
+    spec: RwLock<SpecCell>,
     status: AtomicU8,
     /// Bumped on every spec change, so a late replace can detect it was overtaken.
     revision: AtomicU64,
     /// Requests in flight through this gateway (`WorkerInfo.load`).
     pub in_flight: AtomicUsize,
     pub probes: Mutex<ProbeHistory>,
+}
+
+/// The spec and its JSON fields (without the braces), serialised once per change so that
+/// listing thousands of workers is a copy, not a re-serialisation.
+#[derive(Debug)]
+struct SpecCell {
+    spec: Arc<WorkerSpec>,
+    json_fields: Arc<str>,
+}
+
+impl SpecCell {
+    fn new(spec: WorkerSpec) -> Self {
+        let json = serde_json::to_string(&spec).unwrap_or_else(|_| "{}".into());
+        let fields = json
+            .strip_prefix('{')
+            .and_then(|j| j.strip_suffix('}'))
+            .unwrap_or_default();
+        Self {
+            spec: Arc::new(spec),
+            json_fields: Arc::from(fields),
+        }
+    }
 }
 
 fn status_to_u8(status: WorkerStatus) -> u8 {
@@ -54,7 +76,7 @@ impl Worker {
     pub fn new(id: String, spec: WorkerSpec, status: WorkerStatus) -> Self {
         Self {
             id,
-            spec: RwLock::new(Arc::new(spec)),
+            spec: RwLock::new(SpecCell::new(spec)),
             status: AtomicU8::new(status_to_u8(status)),
             revision: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
@@ -62,21 +84,52 @@ impl Worker {
         }
     }
 
+    fn cell(&self) -> std::sync::RwLockReadGuard<'_, SpecCell> {
+        self.spec.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn spec(&self) -> Arc<WorkerSpec> {
-        match self.spec.read() {
-            Ok(spec) => spec.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.cell().spec.clone()
     }
 
     /// Replace the spec; returns the new revision.
     pub fn set_spec(&self, spec: WorkerSpec) -> u64 {
-        let mut guard = match self.spec.write() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *guard = Arc::new(spec);
+        let cell = SpecCell::new(spec);
+        *self.spec.write().unwrap_or_else(|p| p.into_inner()) = cell;
         self.revision.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Append this worker's [`WorkerInfo`] JSON to `out`, byte-compatible with serde's
+    /// rendering of `self.info(job_status)` but reusing the cached spec fields.
+    pub fn write_info_json(&self, out: &mut Vec<u8>, job_status: Option<&JobStatus>) {
+        let (spec, fields) = {
+            let cell = self.cell();
+            (cell.spec.clone(), cell.json_fields.clone())
+        };
+        let status = self.status();
+        out.extend_from_slice(b"{\"id\":");
+        let _ = serde_json::to_writer(&mut *out, &self.id);
+        if let Some(model) = spec.primary_model() {
+            out.extend_from_slice(b",\"model_id\":");
+            let _ = serde_json::to_writer(&mut *out, model);
+        }
+        out.push(b',');
+        out.extend_from_slice(fields.as_bytes());
+        out.extend_from_slice(b",\"is_healthy\":");
+        out.extend_from_slice(if status == WorkerStatus::Ready {
+            b"true"
+        } else {
+            b"false"
+        });
+        out.extend_from_slice(b",\"status\":\"");
+        out.extend_from_slice(status.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"load\":");
+        out.extend_from_slice(self.load().to_string().as_bytes());
+        if let Some(job) = job_status {
+            out.extend_from_slice(b",\"job_status\":");
+            let _ = serde_json::to_writer(&mut *out, job);
+        }
+        out.push(b'}');
     }
 
     pub fn revision(&self) -> u64 {
@@ -255,5 +308,42 @@ mod tests {
         assert!(registry.remove(&id).is_some());
         assert!(registry.reserved_url(&id).is_none());
         assert!(registry.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+    use smg_sdk::{JobState, ModelCard};
+
+    #[test]
+    fn fast_json_matches_serde() {
+        let mut spec = WorkerSpec::new("http://a:1");
+        spec.labels.insert("k\"ey".into(), "v\nal".into());
+        spec.api_key = Some("secret".into());
+        let job = JobStatus {
+            job_type: "RemoveWorker".into(),
+            worker_url: "http://a:1".into(),
+            status: JobState::Processing,
+            message: None,
+            timestamp: 1,
+        };
+        for (spec, job) in [(spec.clone(), None), (spec, Some(job))] {
+            let worker = Worker::new("id-1".into(), spec, WorkerStatus::NotReady);
+            let mut out = Vec::new();
+            worker.write_info_json(&mut out, job.as_ref());
+            let fast: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let slow = serde_json::to_value(worker.info(job)).unwrap();
+            assert_eq!(fast, slow);
+            assert!(!String::from_utf8(out).unwrap().contains("secret"));
+        }
+        let mut with_model = WorkerSpec::new("http://b:1");
+        with_model.models.push(ModelCard::new("m"));
+        let worker = Worker::new("id-2".into(), with_model, WorkerStatus::Ready);
+        worker.set_spec((*worker.spec()).clone());
+        let mut out = Vec::new();
+        worker.write_info_json(&mut out, None);
+        let fast: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(fast, serde_json::to_value(worker.info(None)).unwrap());
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use smg_sdk::{
     ConnectionMode, JobState, JobStatus, WorkerAccepted, WorkerCreated, WorkerInfo,
-    WorkerListResponse, WorkerListStats, WorkerSpec, WorkerStatus, WorkerType, WorkerUpdateRequest,
+    WorkerListStats, WorkerSpec, WorkerStatus, WorkerType, WorkerUpdateRequest,
 };
 use tokio::sync::{Semaphore, mpsc};
 
@@ -235,36 +235,40 @@ impl WorkerService {
         })
     }
 
-    /// `GET /workers[?model=]`.
-    pub fn list(&self, model: Option<&str>) -> WorkerListResponse {
-        let mut stats = WorkerListStats::default();
-        let workers: Vec<WorkerInfo> = self
+    /// `GET /workers[?model=]`: the `WorkerListResponse` document rendered straight to JSON
+    /// bytes from each worker's cached spec fields, which keeps large fleets fast.
+    pub fn list_json(&self, model: Option<&str>) -> Vec<u8> {
+        let workers: Vec<Arc<Worker>> = self
             .registry
             .all()
-            .iter()
+            .into_iter()
             .filter(|w| model.is_none_or(|m| w.spec().serves(m)))
-            .map(|w| {
-                let info = w.info(None);
-                match info.spec.worker_type {
-                    WorkerType::Prefill => stats.prefill_count += 1,
-                    WorkerType::Decode => stats.decode_count += 1,
-                    WorkerType::Regular => stats.regular_count += 1,
-                    WorkerType::Encode => {}
-                }
-                info
-            })
             .collect();
-        let mut workers = workers;
-        if !self.jobs.is_empty() {
-            for info in &mut workers {
-                info.job_status = self.jobs.get(&info.spec.url);
+        let mut stats = WorkerListStats::default();
+        let mut out = Vec::with_capacity(workers.len() * 1024 + 128);
+        out.extend_from_slice(b"{\"workers\":[");
+        let track_jobs = !self.jobs.is_empty();
+        for (i, worker) in workers.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
             }
+            match worker.spec().worker_type {
+                WorkerType::Prefill => stats.prefill_count += 1,
+                WorkerType::Decode => stats.decode_count += 1,
+                WorkerType::Regular => stats.regular_count += 1,
+                WorkerType::Encode => {}
+            }
+            let job = if track_jobs {
+                self.jobs.get(&worker.url())
+            } else {
+                None
+            };
+            worker.write_info_json(&mut out, job.as_ref());
         }
-        WorkerListResponse {
-            total: workers.len(),
-            workers,
-            stats,
-        }
+        out.extend_from_slice(format!("],\"total\":{},\"stats\":", workers.len()).as_bytes());
+        let _ = serde_json::to_writer(&mut out, &stats);
+        out.push(b'}');
+        out
     }
 
     /// `GET /workers/{id}`: the worker, or the pending form while its registration job is

@@ -5,6 +5,7 @@ pub mod error;
 pub mod health;
 pub mod loads;
 pub mod models;
+pub mod parse;
 pub mod secret;
 pub mod workers;
 
@@ -12,5 +13,6 @@ pub use error::*;
 pub use health::*;
 pub use loads::*;
 pub use models::*;
+pub use parse::*;
 pub use secret::*;
 pub use workers::*;

@@ -767,6 +767,21 @@ pub struct WorkerInfo {
     pub job_status: Option<JobStatus>,
 }
 
+impl WorkerInfo {
+    /// A short id for tables: the last 8 characters. (UUIDv7 ids start with a timestamp, so
+    /// their prefixes collide for workers registered around the same time; the tail is random.)
+    pub fn short_id(&self) -> &str {
+        let start = self
+            .id
+            .char_indices()
+            .rev()
+            .nth(7)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        &self.id[start..]
+    }
+}
+
 /// Counts by worker type in a worker list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct WorkerListStats {
@@ -841,6 +856,15 @@ mod tests {
         let back = serde_json::to_value(&info).unwrap();
         let original: serde_json::Value = serde_json::from_str(json).unwrap();
         assert_eq!(back, original);
+    }
+
+    #[test]
+    fn short_id_is_the_random_tail() {
+        let info: WorkerInfo = serde_json::from_str(
+            r#"{"id":"01990d3e-5a1c-7b2e-9f00-3c4d5e6f7a8b","url":"http://a:1","is_healthy":false}"#,
+        )
+        .unwrap();
+        assert_eq!(info.short_id(), "5e6f7a8b");
     }
 
     #[test]

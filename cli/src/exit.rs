@@ -1,0 +1,205 @@
+//! Exit codes, the errors that choose them, and how errors are reported on stderr.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use smg_sdk::Error as SdkError;
+
+/// The documented exit codes of `smgctl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: success.
+    Ok,
+    /// 1: any other failure (including a failed job and `ready` answering "not ready").
+    Failure,
+    /// 2: usage error (bad flags, or a refused destructive command).
+    Usage,
+    /// 3: the gateway answered 404.
+    NotFound,
+    /// 4: the gateway answered 401 or 403.
+    Auth,
+    /// 5: partial failure (e.g. `cache flush` answered 206).
+    Partial,
+    /// 6: timed out while waiting for a worker.
+    WaitTimeout,
+}
+
+impl Exit {
+    /// The numeric code.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Ok => 0,
+            Self::Failure => 1,
+            Self::Usage => 2,
+            Self::NotFound => 3,
+            Self::Auth => 4,
+            Self::Partial => 5,
+            Self::WaitTimeout => 6,
+        }
+    }
+
+    /// The code a failed SDK call maps to.
+    pub fn for_sdk_error(err: &SdkError) -> Self {
+        match err {
+            SdkError::WaitTimeout { .. } => Self::WaitTimeout,
+            e if e.is_not_found() => Self::NotFound,
+            e if e.is_auth() => Self::Auth,
+            _ => Self::Failure,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit.code())
+    }
+}
+
+/// The exit-code table shown after `smgctl --help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  error (including a failed job, and `ready` when the gateway is not ready)
+  2  usage error (bad flags; a destructive command refused without --yes)
+  3  not found (the gateway answered 404)
+  4  authentication or permission denied (401/403)
+  5  partial failure (`cache flush` answered 206)
+  6  timed out while waiting (--wait)
+
+Environment:
+  SMG_URL, SMG_ADMIN_TOKEN, SMG_API_KEY, SMG_CONTEXT, SMGCTL_CONFIG, NO_COLOR
+  Precedence: flag > environment > context (smgctl context …) > default.";
+
+/// A usage error found after parsing (exit 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Stdout was closed by the reader (e.g. `smgctl … | head`): exit 0 quietly.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("stdout was closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// Which hint to give for a 404 or a 401/403, from the command that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HintScope {
+    /// A command about one worker: a 404 suggests `smgctl workers list`.
+    Worker,
+    /// A serving route (`/v1/models`): auth hints name the API key.
+    Serving,
+    /// Anything else.
+    #[default]
+    Other,
+}
+
+/// What to print on stderr, and the exit code, for an error.
+pub struct Report {
+    /// The `error: …` line (without the prefix).
+    pub message: String,
+    /// `hint: …` lines.
+    pub hints: Vec<String>,
+    /// The exit code.
+    pub exit: Exit,
+}
+
+/// Turn an error into what the user sees.
+pub fn report(err: &color_eyre::Report, gateway_url: Option<&str>, scope: HintScope) -> Report {
+    let mut context = Vec::new();
+    let mut sdk = None;
+    let mut exit = Exit::Failure;
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<SdkError>() {
+            sdk = Some(e);
+            break;
+        }
+        if let Some(u) = cause.downcast_ref::<UsageError>() {
+            exit = Exit::Usage;
+            context.push(u.to_string());
+            break;
+        }
+        context.push(cause.to_string());
+    }
+    let mut hints = Vec::new();
+    if let Some(e) = sdk {
+        exit = Exit::for_sdk_error(e);
+        context.push(describe_sdk_error(e));
+        hints.extend(hint_for(e, gateway_url, scope));
+    }
+    Report {
+        message: context.join(": "),
+        hints,
+        exit,
+    }
+}
+
+/// `<server message> [<code>] (request id …)` for API answers; the SDK's own text otherwise.
+fn describe_sdk_error(err: &SdkError) -> String {
+    match err.api() {
+        Some(api) => {
+            let mut s = api.message.clone();
+            match &api.code {
+                Some(code) => s.push_str(&format!(" [{code}]")),
+                None => s.push_str(&format!(" [{} {}]", api.status, api.reason())),
+            }
+            if let Some(id) = &api.request_id {
+                s.push_str(&format!(" (request id {id})"));
+            }
+            s
+        }
+        None => err.to_string(),
+    }
+}
+
+fn hint_for(err: &SdkError, gateway_url: Option<&str>, scope: HintScope) -> Option<String> {
+    let url = gateway_url.unwrap_or(smg_sdk::config::DEFAULT_URL);
+    match err {
+        SdkError::Connect { .. } => Some(format!(
+            "could not reach the gateway at {url} — set --url, SMG_URL, or a context \
+             (smgctl context set NAME --url URL)"
+        )),
+        SdkError::Timeout { .. } => Some(
+            "the gateway did not answer in time; raise the per-request --timeout (e.g. --timeout 2m)"
+                .into(),
+        ),
+        e if e.status() == Some(401) => Some(match scope {
+            HintScope::Serving => "this route needs a serving API key: pass --api-key or set \
+                                   SMG_API_KEY (or store one in a context)"
+                .into(),
+            _ => "this route needs an admin token: pass --token or set SMG_ADMIN_TOKEN (or store \
+                  one in a context: smgctl context set NAME --token-file FILE)"
+                .into(),
+        }),
+        e if e.status() == Some(403) => Some(match scope {
+            HintScope::Serving => "the API key was refused for this route: check --api-key / \
+                                   SMG_API_KEY"
+                .into(),
+            _ => "the token was refused for this operation: check that --token / SMG_ADMIN_TOKEN \
+                  is an admin token"
+                .into(),
+        }),
+        e if e.is_not_found() && scope == HintScope::Worker => {
+            Some("try: smgctl workers list".into())
+        }
+        _ => None,
+    }
+}
+
+/// True when the error means stdout was closed under us.
+pub fn is_stdout_closed(err: &color_eyre::Report) -> bool {
+    err.chain()
+        .any(|c| c.downcast_ref::<StdoutClosed>().is_some())
+}

@@ -1,0 +1,267 @@
+//! Rendering: tables for people, JSON/YAML for scripts, ids for `xargs`; colour; EPIPE-safe
+//! writes to stdout and best-effort diagnostics on stderr.
+
+use std::cell::Cell;
+use std::fmt::Display;
+use std::io::{self, IsTerminal, Write};
+
+use color_eyre::eyre::{Result, WrapErr, eyre};
+use serde::Serialize;
+use smg_sdk::WorkerStatus;
+use tabled::builder::Builder;
+use tabled::settings::{Padding, Style};
+
+use crate::exit::StdoutClosed;
+
+/// `-o/--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people (not a stable interface).
+    #[default]
+    Table,
+    /// The table with more columns.
+    Wide,
+    /// The gateway's JSON wire types, pretty-printed.
+    Json,
+    /// The same documents as YAML.
+    Yaml,
+    /// Resource ids (or names), one per line.
+    Name,
+}
+
+impl Format {
+    /// JSON or YAML: output is a document, not text for people.
+    pub fn is_structured(self) -> bool {
+        matches!(self, Self::Json | Self::Yaml)
+    }
+}
+
+/// Write `text` to stdout and flush. A closed pipe becomes [`StdoutClosed`] (exit 0, quietly).
+pub fn write_stdout(text: &str) -> Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(eyre!(e)).wrap_err("cannot write to stdout"),
+    }
+}
+
+/// Write one line to stderr; failures are ignored (there is nowhere left to report them).
+pub fn diag(line: impl Display) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+    let _ = err.flush();
+}
+
+/// Whether to colour stdout: never with `--no-color`, `NO_COLOR` or `TERM=dumb`; always with
+/// `CLICOLOR_FORCE`; otherwise only when stdout is a terminal.
+pub fn color_enabled(no_color_flag: bool) -> bool {
+    let env_set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if no_color_flag || env_set("NO_COLOR") {
+        return false;
+    }
+    if std::env::var_os("TERM").is_some_and(|t| t == "dumb") {
+        return false;
+    }
+    if std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0") {
+        return true;
+    }
+    io::stdout().is_terminal()
+}
+
+/// How a command prints its results.
+#[derive(Debug)]
+pub struct Output {
+    /// The selected format.
+    pub format: Format,
+    /// Whether ANSI colours may be used on stdout.
+    pub color: bool,
+    /// YAML documents written so far (later ones are preceded by `---`).
+    yaml_docs: Cell<usize>,
+}
+
+impl Output {
+    /// An output in `format`.
+    pub fn new(format: Format, color: bool) -> Self {
+        Self {
+            format,
+            color,
+            yaml_docs: Cell::new(0),
+        }
+    }
+
+    /// Write `text` as is.
+    pub fn write(&self, text: &str) -> Result<()> {
+        write_stdout(text)
+    }
+
+    /// Write one line.
+    pub fn line(&self, line: impl Display) -> Result<()> {
+        write_stdout(&format!("{line}\n"))
+    }
+
+    /// Pretty JSON, one document.
+    pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        let text = serde_json::to_string_pretty(value).wrap_err("cannot encode JSON")?;
+        write_stdout(&format!("{text}\n"))
+    }
+
+    /// Compact JSON on one line (JSON Lines, for watches).
+    pub fn json_line<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        let text = serde_json::to_string(value).wrap_err("cannot encode JSON")?;
+        write_stdout(&format!("{text}\n"))
+    }
+
+    /// One YAML document; every document after the first is preceded by `---`.
+    pub fn yaml<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        let text = serde_yaml::to_string(value).wrap_err("cannot encode YAML")?;
+        let n = self.yaml_docs.get();
+        self.yaml_docs.set(n + 1);
+        if n == 0 {
+            write_stdout(&text)
+        } else {
+            write_stdout(&format!("---\n{text}"))
+        }
+    }
+
+    /// For `-o json|yaml`, print `value` and return true; otherwise print nothing and return
+    /// false so the caller renders its table.
+    pub fn structured<T: Serialize + ?Sized>(&self, value: &T) -> Result<bool> {
+        match self.format {
+            Format::Json => self.json(value).map(|()| true),
+            Format::Yaml => self.yaml(value).map(|()| true),
+            _ => Ok(false),
+        }
+    }
+
+    /// A free-form document: YAML with `-o yaml`, pretty JSON otherwise.
+    pub fn document<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        match self.format {
+            Format::Yaml => self.yaml(value),
+            _ => self.json(value),
+        }
+    }
+
+    /// Print a table (nothing at all when there are no rows and no header).
+    pub fn table(&self, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+        write_stdout(&render_table(header, rows))
+    }
+
+    /// A worker status, coloured when allowed: ready green, not_ready/failed red,
+    /// pending/draining yellow.
+    pub fn status(&self, status: Option<WorkerStatus>) -> String {
+        let Some(status) = status else {
+            return "-".into();
+        };
+        let text = status.as_str();
+        if !self.color {
+            return text.into();
+        }
+        let code = match status {
+            WorkerStatus::Ready => "32",
+            WorkerStatus::NotReady | WorkerStatus::Failed => "31",
+            WorkerStatus::Pending | WorkerStatus::Draining => "33",
+        };
+        paint(code, text)
+    }
+
+    /// `text` in green (or plain).
+    pub fn good(&self, text: &str) -> String {
+        if self.color {
+            paint("32", text)
+        } else {
+            text.into()
+        }
+    }
+
+    /// `text` in red (or plain).
+    pub fn bad(&self, text: &str) -> String {
+        if self.color {
+            paint("31", text)
+        } else {
+            text.into()
+        }
+    }
+}
+
+fn paint(code: &str, text: &str) -> String {
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// kubectl-style columns: an upper-case header, three spaces between columns, no borders, no
+/// trailing spaces.
+pub fn render_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut builder = Builder::default();
+    builder.push_record(header.iter().copied());
+    for row in rows {
+        builder.push_record(row.iter().map(String::as_str));
+    }
+    let mut table = builder.build();
+    table.with(Style::blank()).with(Padding::new(0, 2, 0, 0));
+    let mut out = String::new();
+    for line in table.to_string().lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A describe-style view: `Key:` padded to a common width, then the value; continuation lines
+/// of a multi-line value are indented under it.
+pub fn render_kv(rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(k, _)| k.len() + 1).max().unwrap_or(0) + 2;
+    let mut out = String::new();
+    for (key, value) in rows {
+        let mut lines = value.lines();
+        let first = lines.next().unwrap_or("");
+        let label = format!("{key}:");
+        out.push_str(format!("{label:<width$}{first}").trim_end());
+        out.push('\n');
+        for more in lines {
+            out.push_str(format!("{:width$}{more}", "").trim_end());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// ANSI sequence that moves the cursor home and clears the screen (watch redraws).
+pub const CLEAR_SCREEN: &str = "\x1b[H\x1b[2J";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_has_no_trailing_spaces() {
+        let t = render_table(&["A", "LONGER"], &[vec!["x".into(), "y".into()]]);
+        assert_eq!(t, "A   LONGER\nx   y\n");
+    }
+
+    #[test]
+    fn kv_aligns_and_indents() {
+        let t = render_kv(&[("ID", "1".into()), ("Labels", "a=1\nb=2".into())]);
+        assert_eq!(t, "ID:      1\nLabels:  a=1\n         b=2\n");
+    }
+
+    #[test]
+    fn coloured_status_keeps_table_alignment() {
+        let out = Output::new(Format::Table, true);
+        let t = render_table(
+            &["S", "X"],
+            &[
+                vec![out.status(Some(WorkerStatus::Ready)), "1".into()],
+                vec![out.status(Some(WorkerStatus::NotReady)), "2".into()],
+            ],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(
+            lines[1].starts_with("\x1b[32mready\x1b[0m       1"),
+            "{t:?}"
+        );
+        assert!(
+            lines[2].starts_with("\x1b[31mnot_ready\x1b[0m   2"),
+            "{t:?}"
+        );
+    }
+}

@@ -1,0 +1,903 @@
+//! `smgctl workers …`: list (and watch), get, add, update, replace and delete workers.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use color_eyre::eyre::{Result, WrapErr, eyre};
+use futures::{FutureExt, StreamExt};
+use serde::Serialize;
+use smg_sdk::{
+    HealthCheckUpdate, JobState, ModelCard, RuntimeType, SecretString, WorkerAccepted, WorkerEvent,
+    WorkerInfo, WorkerSpec, WorkerType, WorkerUpdateRequest,
+};
+use tokio::time::Instant;
+
+use crate::Ctx;
+use crate::exit::{self, Exit, HintScope, UsageError};
+use crate::output::{CLEAR_SCREEN, Format, diag, render_kv, render_table};
+
+/// Interval between polls while waiting for a worker to disappear.
+const REMOVAL_POLL: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Subcommand)]
+pub enum WorkersCmd {
+    /// List workers (GET /workers)
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
+    /// Show one worker (GET /workers/ID)
+    Get {
+        /// Worker id
+        id: String,
+    },
+    /// Register a worker (POST /workers) from flags or a spec file
+    ///
+    /// The gateway answers 202 and registers the worker in the background; --wait follows the
+    /// job until the worker is ready (bounded by --wait-timeout; the global --timeout bounds
+    /// each HTTP request).
+    Add(Box<AddArgs>),
+    /// Partially update a worker (PATCH /workers/ID); labels are merged
+    Update(Box<UpdateArgs>),
+    /// Replace a worker's whole spec (PUT /workers/ID); the URL must stay the same
+    Replace {
+        /// Worker id
+        id: String,
+        /// Spec file (JSON or YAML; `-` reads stdin)
+        #[arg(
+            short = 'f',
+            long = "file",
+            visible_alias = "filename",
+            value_name = "FILE"
+        )]
+        file: String,
+    },
+    /// Remove workers (DELETE /workers/ID): each drains, then disappears
+    ///
+    /// Asks for confirmation on a terminal; without a terminal, --yes is required.
+    #[command(visible_alias = "rm")]
+    Delete(DeleteArgs),
+}
+
+impl WorkersCmd {
+    /// Commands whose 404 means "no such worker".
+    pub fn is_about_one_worker(&self) -> bool {
+        matches!(
+            self,
+            Self::Get { .. } | Self::Update(_) | Self::Replace { .. } | Self::Delete(_)
+        )
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only workers serving this model (id or alias; wildcard workers always match)
+    #[arg(long, value_name = "ID")]
+    model: Option<String>,
+    /// Keep watching: redraw on a terminal, else print each change (one JSON event per line with -o json)
+    #[arg(short = 'w', long)]
+    watch: bool,
+    /// Poll interval of --watch
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s", value_name = "DURATION")]
+    interval: Duration,
+}
+
+/// `--type`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TypeArg {
+    Regular,
+    Prefill,
+    Decode,
+    Encode,
+}
+
+impl From<TypeArg> for WorkerType {
+    fn from(t: TypeArg) -> Self {
+        match t {
+            TypeArg::Regular => Self::Regular,
+            TypeArg::Prefill => Self::Prefill,
+            TypeArg::Decode => Self::Decode,
+            TypeArg::Encode => Self::Encode,
+        }
+    }
+}
+
+/// `--runtime`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RuntimeArg {
+    Sglang,
+    Vllm,
+    Trtllm,
+    Mlx,
+    Tokenspeed,
+    External,
+    Unspecified,
+}
+
+impl From<RuntimeArg> for RuntimeType {
+    fn from(r: RuntimeArg) -> Self {
+        match r {
+            RuntimeArg::Sglang => Self::Sglang,
+            RuntimeArg::Vllm => Self::Vllm,
+            RuntimeArg::Trtllm => Self::Trtllm,
+            RuntimeArg::Mlx => Self::Mlx,
+            RuntimeArg::Tokenspeed => Self::Tokenspeed,
+            RuntimeArg::External => Self::External,
+            RuntimeArg::Unspecified => Self::Unspecified,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Worker base URL (http://, https://, grpc://, grpcs:// or ipc://)
+    #[arg(
+        required_unless_present = "file",
+        conflicts_with = "file",
+        value_name = "URL"
+    )]
+    worker_url: Option<String>,
+    /// Spec file (JSON or YAML, sniffed; `-` reads stdin); other flags override its fields
+    #[arg(
+        short = 'f',
+        long = "file",
+        visible_alias = "filename",
+        value_name = "FILE"
+    )]
+    file: Option<String>,
+    /// Model served (repeatable; none means any model)
+    #[arg(long = "model", value_name = "ID")]
+    models: Vec<String>,
+    /// Role in (dis)aggregated serving
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    worker_type: Option<TypeArg>,
+    /// Inference engine (detected when unspecified)
+    #[arg(long, value_enum, value_name = "RUNTIME")]
+    runtime: Option<RuntimeArg>,
+    /// Routing priority, higher preferred [gateway default: 50]
+    #[arg(long, value_name = "N")]
+    priority: Option<u32>,
+    /// Relative cost, lower preferred [gateway default: 1.0]
+    #[arg(long, value_name = "X")]
+    cost: Option<f32>,
+    /// Label (repeatable)
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    /// File holding the bearer token the gateway sends to the worker
+    #[arg(long, value_name = "FILE")]
+    api_key_file: Option<PathBuf>,
+    /// Wait until the worker is ready, then print it
+    #[arg(long)]
+    wait: bool,
+    /// How long --wait waits
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m", value_name = "DURATION", requires = "wait")]
+    wait_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Worker id
+    id: String,
+    /// New routing priority
+    #[arg(long, value_name = "N")]
+    priority: Option<u32>,
+    /// New relative cost
+    #[arg(long, value_name = "X")]
+    cost: Option<f32>,
+    /// Label to set, merged into the existing ones (repeatable)
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    /// File holding the worker's new bearer token (rotation)
+    #[arg(long, value_name = "FILE")]
+    api_key_file: Option<PathBuf>,
+    /// Health probe timeout
+    #[arg(long, value_name = "N")]
+    health_timeout_secs: Option<u64>,
+    /// Seconds between health probes
+    #[arg(long, value_name = "N")]
+    health_interval_secs: Option<u64>,
+    /// Consecutive successes to become ready
+    #[arg(long, value_name = "N")]
+    health_success_threshold: Option<u32>,
+    /// Consecutive failures to become not ready
+    #[arg(long, value_name = "N")]
+    health_failure_threshold: Option<u32>,
+    /// Skip health probes (the worker is always considered healthy)
+    #[arg(long, value_name = "BOOL")]
+    disable_health_check: Option<bool>,
+    /// Seconds a deleted worker stays draining before removal
+    #[arg(long, value_name = "N")]
+    drain_settle_secs: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Worker ids
+    #[arg(required = true, value_name = "ID")]
+    ids: Vec<String>,
+    /// Wait until each worker is gone
+    #[arg(long)]
+    wait: bool,
+    /// How long --wait waits for each worker
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m", value_name = "DURATION", requires = "wait")]
+    wait_timeout: Duration,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long)]
+    yes: bool,
+}
+
+fn parse_label(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got '{raw}'")),
+    }
+}
+
+pub async fn run(ctx: &Ctx, cmd: WorkersCmd) -> Result<Exit> {
+    match cmd {
+        WorkersCmd::List(args) if args.watch => watch(ctx, args).await,
+        WorkersCmd::List(args) => list(ctx, args).await,
+        WorkersCmd::Get { id } => {
+            let info = ctx.client.workers().get(&id).await?;
+            print_worker(ctx, &info)?;
+            Ok(Exit::Ok)
+        }
+        WorkersCmd::Add(args) => add(ctx, *args).await,
+        WorkersCmd::Update(args) => update(ctx, *args).await,
+        WorkersCmd::Replace { id, file } => {
+            let spec = read_spec(&file)?;
+            let accepted = ctx.client.workers().replace(&id, &spec).await?;
+            print_accepted(ctx, &accepted, "replacement accepted")?;
+            Ok(Exit::Ok)
+        }
+        WorkersCmd::Delete(args) => delete(ctx, args).await,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// list and watch
+
+async fn list(ctx: &Ctx, args: ListArgs) -> Result<Exit> {
+    let workers = ctx.client.workers();
+    let list = match &args.model {
+        Some(model) => workers.list_for_model(model).await?,
+        None => workers.list().await?,
+    };
+    if ctx.out.structured(&list)? {
+        return Ok(Exit::Ok);
+    }
+    if ctx.out.format == Format::Name {
+        for w in &list.workers {
+            ctx.out.line(&w.id)?;
+        }
+        return Ok(Exit::Ok);
+    }
+    if list.workers.is_empty() {
+        diag("No workers found.");
+        return Ok(Exit::Ok);
+    }
+    ctx.out.write(&worker_table(ctx, &list.workers))?;
+    Ok(Exit::Ok)
+}
+
+fn worker_table(ctx: &Ctx, workers: &[WorkerInfo]) -> String {
+    let wide = ctx.out.format == Format::Wide;
+    let rows: Vec<Vec<String>> = workers
+        .iter()
+        .map(|w| {
+            let spec = &w.spec;
+            let id = if wide {
+                w.id.clone()
+            } else {
+                w.short_id().to_string()
+            };
+            let mut row = vec![
+                id,
+                spec.url.clone(),
+                model_of(w),
+                spec.worker_type.to_string(),
+            ];
+            if wide {
+                row.push(spec.connection_mode.to_string());
+            }
+            row.extend([
+                spec.runtime_type.to_string(),
+                ctx.out.status(w.status),
+                w.load.to_string(),
+                spec.priority.to_string(),
+                spec.cost.to_string(),
+            ]);
+            if wide {
+                row.push(w.circuit_breaker.clone().unwrap_or_else(|| "-".into()));
+                row.push(
+                    w.job_status
+                        .as_ref()
+                        .map(|j| format!("{} {}", j.job_type, j.status))
+                        .unwrap_or_else(|| "-".into()),
+                );
+                row.push(labels_inline(&spec.labels));
+            }
+            row
+        })
+        .collect();
+    let header: &[&str] = if wide {
+        &[
+            "ID",
+            "URL",
+            "MODEL",
+            "TYPE",
+            "CONNECTION",
+            "RUNTIME",
+            "STATUS",
+            "LOAD",
+            "PRIORITY",
+            "COST",
+            "CIRCUIT",
+            "JOB",
+            "LABELS",
+        ]
+    } else {
+        &[
+            "ID", "URL", "MODEL", "TYPE", "RUNTIME", "STATUS", "LOAD", "PRIORITY", "COST",
+        ]
+    };
+    render_table(header, &rows)
+}
+
+/// The primary model, or `*` for a wildcard worker.
+fn model_of(w: &WorkerInfo) -> String {
+    w.model_id
+        .clone()
+        .or_else(|| w.spec.primary_model().map(str::to_string))
+        .unwrap_or_else(|| "*".into())
+}
+
+fn labels_inline(labels: &BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        return "-".into();
+    }
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A watch event as printed with `-o json|yaml`.
+#[derive(Serialize)]
+struct WatchEventView<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    object: &'a WorkerInfo,
+}
+
+fn event_kind(event: &WorkerEvent) -> &'static str {
+    match event {
+        WorkerEvent::Added(_) => "ADDED",
+        WorkerEvent::Changed { .. } => "MODIFIED",
+        WorkerEvent::Removed(_) => "DELETED",
+    }
+}
+
+async fn watch(ctx: &Ctx, args: ListArgs) -> Result<Exit> {
+    let stream = ctx.client.watch_workers(args.interval);
+    let mut stream = std::pin::pin!(stream);
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut ctrl_c = std::pin::pin!(ctrl_c);
+    let matches_model = |w: &WorkerInfo| args.model.as_deref().is_none_or(|m| w.spec.serves(m));
+    // Workers in the order they were first seen.
+    let mut workers: Vec<WorkerInfo> = Vec::new();
+    let mut last_error: Option<String> = None;
+    let mut drawn_once = false;
+    loop {
+        let first = tokio::select! {
+            _ = &mut ctrl_c => return Ok(Exit::Ok),
+            item = stream.next() => item,
+        };
+        let Some(first) = first else {
+            return Ok(Exit::Ok);
+        };
+        // Take every event that is already available, so one poll gives one redraw.
+        let mut batch = vec![first];
+        while let Some(Some(item)) = stream.next().now_or_never() {
+            batch.push(item);
+        }
+        let mut changed = false;
+        for item in batch {
+            let event = match item {
+                Ok(event) => event,
+                Err(e) if e.is_auth() || e.is_not_found() => return Err(e.into()),
+                Err(e) => {
+                    let report = exit::report(&e.into(), Some(&ctx.url), HintScope::Other);
+                    if !ctx.stdout_tty || ctx.out.format.is_structured() {
+                        diag(format_args!("warning: {}", report.message));
+                    }
+                    last_error = Some(report.message);
+                    changed = true;
+                    continue;
+                }
+            };
+            last_error = None;
+            apply_event(&mut workers, &event);
+            if !matches_model(event.worker()) {
+                continue;
+            }
+            changed = true;
+            match ctx.out.format {
+                Format::Json => ctx.out.json_line(&WatchEventView {
+                    kind: event_kind(&event),
+                    object: event.worker(),
+                })?,
+                Format::Yaml => ctx.out.yaml(&WatchEventView {
+                    kind: event_kind(&event),
+                    object: event.worker(),
+                })?,
+                Format::Name => ctx.out.line(event.id())?,
+                Format::Table | Format::Wide => {}
+            }
+        }
+        if !changed || !matches!(ctx.out.format, Format::Table | Format::Wide) {
+            continue;
+        }
+        let shown: Vec<WorkerInfo> = workers
+            .iter()
+            .filter(|w| matches_model(w))
+            .cloned()
+            .collect();
+        let table = if shown.is_empty() {
+            "No workers found.\n".to_string()
+        } else {
+            worker_table(ctx, &shown)
+        };
+        if ctx.stdout_tty {
+            let mut screen = String::from(CLEAR_SCREEN);
+            screen.push_str(&format!(
+                "Every {}: smgctl workers list{}   {}   (Ctrl-C to quit)\n",
+                humantime::format_duration(args.interval),
+                args.model
+                    .as_deref()
+                    .map(|m| format!(" --model {m}"))
+                    .unwrap_or_default(),
+                humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
+            ));
+            if let Some(err) = &last_error {
+                screen.push_str(&format!("{}\n", ctx.out.bad(&format!("error: {err}"))));
+            }
+            screen.push('\n');
+            screen.push_str(&table);
+            ctx.out.write(&screen)?;
+        } else if last_error.is_none() {
+            if drawn_once {
+                ctx.out.write("\n")?;
+            }
+            ctx.out.write(&table)?;
+            drawn_once = true;
+        }
+    }
+}
+
+fn apply_event(workers: &mut Vec<WorkerInfo>, event: &WorkerEvent) {
+    match event {
+        WorkerEvent::Added(w) => match workers.iter_mut().find(|x| x.id == w.id) {
+            Some(slot) => *slot = w.clone(),
+            None => workers.push(w.clone()),
+        },
+        WorkerEvent::Changed { new, .. } => match workers.iter_mut().find(|x| x.id == new.id) {
+            Some(slot) => *slot = new.clone(),
+            None => workers.push(new.clone()),
+        },
+        WorkerEvent::Removed(w) => workers.retain(|x| x.id != w.id),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// get
+
+fn print_worker(ctx: &Ctx, info: &WorkerInfo) -> Result<()> {
+    if ctx.out.structured(info)? {
+        return Ok(());
+    }
+    if ctx.out.format == Format::Name {
+        return ctx.out.line(&info.id);
+    }
+    ctx.out.write(&worker_details(ctx, info))
+}
+
+fn worker_details(ctx: &Ctx, w: &WorkerInfo) -> String {
+    let spec = &w.spec;
+    let mut rows: Vec<(&str, String)> = vec![
+        ("ID", w.id.clone()),
+        ("URL", spec.url.clone()),
+        ("Model", model_of(w)),
+    ];
+    if spec.models.len() > 1 || spec.models.iter().any(|m| !m.aliases.is_empty()) {
+        let models = spec
+            .models
+            .iter()
+            .map(|m| {
+                if m.aliases.is_empty() {
+                    m.id.clone()
+                } else {
+                    format!("{} (aliases: {})", m.id, m.aliases.join(", "))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        rows.push(("Models", models));
+    }
+    rows.extend([
+        ("Type", spec.worker_type.to_string()),
+        ("Connection", spec.connection_mode.to_string()),
+        ("Runtime", spec.runtime_type.to_string()),
+        ("Status", ctx.out.status(w.status)),
+        ("Healthy", w.is_healthy.to_string()),
+        ("Load", w.load.to_string()),
+        ("Priority", spec.priority.to_string()),
+        ("Cost", spec.cost.to_string()),
+    ]);
+    if let Some(cb) = &w.circuit_breaker {
+        rows.push(("Circuit breaker", cb.clone()));
+    }
+    if let Some(provider) = &spec.provider {
+        rows.push(("Provider", provider.as_str().to_string()));
+    }
+    if let Some(rank) = spec.dp_rank {
+        let size = spec.dp_size.map_or("?".to_string(), |s| s.to_string());
+        rows.push(("DP rank", format!("{rank} of {size}")));
+    }
+    if let Some(port) = spec.bootstrap_port {
+        rows.push(("Bootstrap port", port.to_string()));
+    }
+    if let Some(connector) = &spec.kv_connector {
+        rows.push(("KV connector", connector.clone()));
+    }
+    if let Some(model) = spec.models.first() {
+        if let Some(len) = model.context_length {
+            rows.push(("Context length", len.to_string()));
+        }
+        if let Some(tok) = &model.tokenizer_path {
+            rows.push(("Tokenizer", tok.clone()));
+        }
+    }
+    if !spec.health.is_empty() {
+        let h = &spec.health;
+        let mut parts = Vec::new();
+        if let Some(v) = h.timeout_secs {
+            parts.push(format!("timeout {v}s"));
+        }
+        if let Some(v) = h.check_interval_secs {
+            parts.push(format!("interval {v}s"));
+        }
+        if let Some(v) = h.success_threshold {
+            parts.push(format!("success threshold {v}"));
+        }
+        if let Some(v) = h.failure_threshold {
+            parts.push(format!("failure threshold {v}"));
+        }
+        if let Some(v) = h.disable_health_check {
+            parts.push(format!("disabled {v}"));
+        }
+        if let Some(v) = h.drain_settle_secs {
+            parts.push(format!("drain settle {v}s"));
+        }
+        rows.push(("Health check", parts.join(", ")));
+    }
+    let labels = if spec.labels.is_empty() {
+        "-".to_string()
+    } else {
+        spec.labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    rows.push(("Labels", labels));
+    let job = match &w.job_status {
+        None => "-".to_string(),
+        Some(j) => {
+            let mut s = format!("{} {}", j.job_type, j.status);
+            if let Some(msg) = &j.message {
+                s.push_str(&format!(": {msg}"));
+            }
+            s
+        }
+    };
+    rows.push(("Job", job));
+    render_kv(&rows)
+}
+
+// ---------------------------------------------------------------------------------------------
+// add, update, replace
+
+/// Read a worker spec from a file or stdin (`-`): JSON if it starts with `{`, else YAML.
+fn read_spec(source: &str) -> Result<WorkerSpec> {
+    let (text, name) = if source == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .wrap_err("cannot read the worker spec from stdin")?;
+        (text, "stdin".to_string())
+    } else {
+        let text = std::fs::read_to_string(source)
+            .wrap_err_with(|| format!("cannot read the worker spec file {source}"))?;
+        (text, source.to_string())
+    };
+    if text.trim_start().starts_with('{') {
+        serde_json::from_str(&text)
+            .wrap_err_with(|| format!("{name} is not a valid JSON worker spec"))
+    } else {
+        serde_yaml::from_str(&text)
+            .wrap_err_with(|| format!("{name} is not a valid YAML worker spec"))
+    }
+}
+
+fn read_secret_file(path: &PathBuf) -> Result<SecretString> {
+    let text = std::fs::read_to_string(path)
+        .wrap_err_with(|| format!("cannot read the API key file {}", path.display()))?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(eyre!("the API key file {} is empty", path.display()));
+    }
+    Ok(SecretString::new(key))
+}
+
+fn build_spec(args: &AddArgs) -> Result<WorkerSpec> {
+    let mut spec = match (&args.file, &args.worker_url) {
+        (Some(file), _) => read_spec(file)?,
+        (None, Some(url)) => WorkerSpec::new(url.clone()),
+        (None, None) => {
+            return Err(UsageError("give a worker URL or -f FILE".into()).into());
+        }
+    };
+    if !args.models.is_empty() {
+        spec.models = args.models.iter().map(ModelCard::new).collect();
+    }
+    if let Some(t) = args.worker_type {
+        spec.worker_type = t.into();
+    }
+    if let Some(r) = args.runtime {
+        spec.runtime_type = r.into();
+    }
+    if let Some(p) = args.priority {
+        spec.priority = p;
+    }
+    if let Some(c) = args.cost {
+        spec.cost = c;
+    }
+    for (k, v) in &args.labels {
+        spec.labels.insert(k.clone(), v.clone());
+    }
+    if let Some(path) = &args.api_key_file {
+        spec.api_key = Some(read_secret_file(path)?);
+    }
+    Ok(spec)
+}
+
+async fn add(ctx: &Ctx, args: AddArgs) -> Result<Exit> {
+    let spec = build_spec(&args)?;
+    let workers = ctx.client.workers();
+    let created = workers.create(&spec).await?;
+    if !args.wait {
+        if ctx.out.structured(&created)? {
+            return Ok(Exit::Ok);
+        }
+        if ctx.out.format == Format::Name {
+            ctx.out.line(&created.worker_id)?;
+        } else {
+            ctx.out.line(format_args!(
+                "worker {} accepted ({})",
+                created.worker_id, created.url
+            ))?;
+        }
+        return Ok(Exit::Ok);
+    }
+    if !ctx.out.format.is_structured() && ctx.out.format != Format::Name {
+        ctx.out.line(format_args!(
+            "worker {} accepted ({})",
+            created.worker_id, created.url
+        ))?;
+    }
+    let spinner = spinner(
+        ctx,
+        format!("waiting for worker {} to become ready", created.worker_id),
+    );
+    let result = workers
+        .wait_for_worker(&created.worker_id, args.wait_timeout)
+        .await;
+    if let Some(pb) = spinner {
+        pb.finish_and_clear();
+    }
+    let info = result?;
+    print_worker(ctx, &info)?;
+    Ok(Exit::Ok)
+}
+
+async fn update(ctx: &Ctx, args: UpdateArgs) -> Result<Exit> {
+    let health = HealthCheckUpdate {
+        timeout_secs: args.health_timeout_secs,
+        check_interval_secs: args.health_interval_secs,
+        success_threshold: args.health_success_threshold,
+        failure_threshold: args.health_failure_threshold,
+        disable_health_check: args.disable_health_check,
+        drain_settle_secs: args.drain_settle_secs,
+    };
+    let update = WorkerUpdateRequest {
+        priority: args.priority,
+        cost: args.cost,
+        labels: (!args.labels.is_empty()).then(|| args.labels.iter().cloned().collect()),
+        api_key: args
+            .api_key_file
+            .as_ref()
+            .map(read_secret_file)
+            .transpose()?,
+        health: (!health.is_empty()).then_some(health),
+    };
+    if update == WorkerUpdateRequest::default() {
+        return Err(UsageError(
+            "nothing to update: give at least one of --priority, --cost, --label, \
+             --api-key-file, --health-*, --disable-health-check, --drain-settle-secs"
+                .into(),
+        )
+        .into());
+    }
+    let accepted = ctx.client.workers().update(&args.id, &update).await?;
+    print_accepted(ctx, &accepted, "update accepted")?;
+    Ok(Exit::Ok)
+}
+
+fn print_accepted(ctx: &Ctx, accepted: &WorkerAccepted, what: &str) -> Result<()> {
+    if ctx.out.structured(accepted)? {
+        return Ok(());
+    }
+    if ctx.out.format == Format::Name {
+        return ctx.out.line(&accepted.worker_id);
+    }
+    ctx.out
+        .line(format_args!("worker {} {what}", accepted.worker_id))
+}
+
+fn spinner(ctx: &Ctx, message: String) -> Option<indicatif::ProgressBar> {
+    if !ctx.stderr_tty {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    let style = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+    pb.set_style(style);
+    pb.set_message(message);
+    pb.enable_steady_tick(Duration::from_millis(100));
+    Some(pb)
+}
+
+// ---------------------------------------------------------------------------------------------
+// delete
+
+async fn delete(ctx: &Ctx, args: DeleteArgs) -> Result<Exit> {
+    if !args.yes {
+        if !ctx.stdin_tty {
+            return Err(UsageError(format!(
+                "refusing to delete {} without --yes: stdin is not a terminal, so there is no \
+                 one to confirm",
+                plural(args.ids.len(), "worker")
+            ))
+            .into());
+        }
+        if !confirm(&format!(
+            "Delete {} ({})?",
+            plural(args.ids.len(), "worker"),
+            args.ids.join(", ")
+        )) {
+            diag("aborted");
+            return Ok(Exit::Failure);
+        }
+    }
+    let mut exit = Exit::Ok;
+    for id in &args.ids {
+        match delete_one(ctx, id, &args).await {
+            Ok(()) => {}
+            // Only answers about this one worker let the others go ahead; an unreachable
+            // gateway or a closed stdout stops everything.
+            Err(err) if args.ids.len() == 1 || !is_api_error(&err) => return Err(err),
+            Err(err) => {
+                let report = exit::report(&err, Some(&ctx.url), HintScope::Worker);
+                diag(format_args!("error: worker {id}: {}", report.message));
+                for hint in &report.hints {
+                    diag(format_args!("hint: {hint}"));
+                }
+                if exit == Exit::Ok {
+                    exit = report.exit;
+                }
+            }
+        }
+    }
+    Ok(exit)
+}
+
+fn is_api_error(err: &color_eyre::Report) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<smg_sdk::Error>().is_some_and(|e| {
+            e.api().is_some()
+                || matches!(
+                    e,
+                    smg_sdk::Error::JobFailed { .. } | smg_sdk::Error::WaitTimeout { .. }
+                )
+        })
+    })
+}
+
+async fn delete_one(ctx: &Ctx, id: &str, args: &DeleteArgs) -> Result<()> {
+    let accepted = ctx.client.workers().delete(id).await?;
+    if args.wait {
+        let spinner = spinner(ctx, format!("waiting for worker {id} to be removed"));
+        let result = wait_for_removal(ctx, id, args.wait_timeout).await;
+        if let Some(pb) = spinner {
+            pb.finish_and_clear();
+        }
+        result?;
+        print_accepted(ctx, &accepted, "deleted")
+    } else {
+        print_accepted(ctx, &accepted, "removal accepted")
+    }
+}
+
+/// Poll `GET /workers/{id}` until it answers 404 (the same rules as the SDK's
+/// `delete_and_wait`, which cannot be used here because it drops the 202 body).
+async fn wait_for_removal(ctx: &Ctx, id: &str, timeout: Duration) -> smg_sdk::Result<()> {
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let mut last_status = None;
+    loop {
+        match tokio::time::timeout_at(deadline, ctx.client.workers().get(id)).await {
+            Err(_elapsed) => break,
+            Ok(Err(e)) if e.is_not_found() => return Ok(()),
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(info)) => {
+                last_status = info.status;
+                if let Some(job) = &info.job_status
+                    && job.status == JobState::Failed
+                    && job.job_type == "RemoveWorker"
+                {
+                    return Err(smg_sdk::Error::JobFailed {
+                        id: id.to_string(),
+                        message: job
+                            .message
+                            .clone()
+                            .unwrap_or_else(|| "RemoveWorker job failed without a message".into()),
+                    });
+                }
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        tokio::time::sleep_until((now + REMOVAL_POLL).min(deadline)).await;
+    }
+    Err(smg_sdk::Error::WaitTimeout {
+        id: id.to_string(),
+        last_status,
+        waited: start.elapsed(),
+    })
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Ask on stderr, read the answer from stdin; only `y`/`yes` confirms.
+fn confirm(question: &str) -> bool {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{question} [y/N] ");
+    let _ = err.flush();
+    drop(err);
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}

@@ -1,0 +1,188 @@
+//! Control-plane benchmarks (issue: foundation). Prints numbers measured side by side in one
+//! run; run with `cargo bench -p smg-gateway --bench control_plane`.
+//!
+//! 1. `/get_loads` over 1000 simulated workers that answer after 20 ms, divided by the same
+//!    call over 1 such worker (goal ≤ 2.0): the fan-out must be concurrent and bounded.
+//! 2. `GET /workers` with 10,000 registered workers (health checks disabled): p50 (goal ≤ 10 ms).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smg_gateway::workers::Worker;
+use smg_gateway::{Gateway, GatewayConfig};
+use smg_sdk::{ModelCard, RuntimeType, WorkerSpec, WorkerStatus};
+use smg_tests::mock::{Fault, MockConfig, MockFleet};
+
+fn config(dir: &tempfile::TempDir, name: &str) -> GatewayConfig {
+    GatewayConfig {
+        port: 0,
+        store: dir.path().join(name),
+        log_level: "warn".into(),
+        ..GatewayConfig::default()
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+async fn gateway_with_fleet(dir: &tempfile::TempDir, name: &str, fleet: &MockFleet) -> Gateway {
+    let gw = Gateway::start(config(dir, name)).await.unwrap();
+    let client = smg_sdk::Client::builder(format!("http://{}", gw.addr))
+        .build()
+        .unwrap();
+    for url in fleet.urls() {
+        client
+            .workers()
+            .create(&WorkerSpec::new(url))
+            .await
+            .unwrap();
+    }
+    let want = fleet.urls().len();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let list = client.workers().list().await.unwrap();
+        if list.workers.iter().filter(|w| w.is_healthy).count() == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "workers did not register");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    gw
+}
+
+async fn time_get(http: &reqwest::Client, url: &str) -> Duration {
+    let started = Instant::now();
+    let body = http.get(url).send().await.unwrap().bytes().await.unwrap();
+    let elapsed = started.elapsed();
+    assert!(!body.is_empty());
+    elapsed
+}
+
+async fn bench_get_loads() {
+    let slow = MockConfig {
+        fault: Fault {
+            latency_ms: 20,
+            ..Fault::default()
+        },
+        ..MockConfig::default()
+    };
+    let many = MockFleet::start(0, 1000, slow.clone()).await.unwrap();
+    let one = MockFleet::start(0, 1, slow).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gw_many = gateway_with_fleet(&dir, "many.db", &many).await;
+    let gw_one = gateway_with_fleet(&dir, "one.db", &one).await;
+    let http = reqwest::Client::new();
+    let (url_many, url_one) = (
+        format!("http://{}/get_loads", gw_many.addr),
+        format!("http://{}/get_loads", gw_one.addr),
+    );
+    // Warm the connection pools.
+    time_get(&http, &url_many).await;
+    time_get(&http, &url_one).await;
+    let (mut t_many, mut t_one) = (Vec::new(), Vec::new());
+    for _ in 0..15 {
+        t_many.push(time_get(&http, &url_many).await);
+        t_one.push(time_get(&http, &url_one).await);
+    }
+    let (m, o) = (median(t_many), median(t_one));
+    println!(
+        "get_loads: 1000 workers p50 {:.1} ms, 1 worker p50 {:.1} ms, ratio {:.2} (goal <= 2.0)",
+        m.as_secs_f64() * 1e3,
+        o.as_secs_f64() * 1e3,
+        m.as_secs_f64() / o.as_secs_f64()
+    );
+    gw_many.shutdown().await.unwrap();
+    gw_one.shutdown().await.unwrap();
+    many.shutdown().await;
+    one.shutdown().await;
+}
+
+/// A spec shaped like a discovered SGLang worker's.
+fn realistic_spec(i: usize) -> WorkerSpec {
+    let mut spec = WorkerSpec::new(format!(
+        "http://10.{}.{}.{}:30000",
+        i / 65536,
+        (i / 256) % 256,
+        i % 256
+    ));
+    spec.runtime_type = RuntimeType::Sglang;
+    let mut card = ModelCard::new("meta-llama/Llama-3.1-8B-Instruct");
+    card.hf_model_type = Some("llama".into());
+    card.architectures = vec!["LlamaForCausalLM".into()];
+    card.context_length = Some(131072);
+    card.tokenizer_path = Some("meta-llama/Llama-3.1-8B-Instruct".into());
+    spec.models.push(card);
+    for (k, v) in [
+        ("served_model_name", "meta-llama/Llama-3.1-8B-Instruct"),
+        ("model_path", "/models/meta-llama/Llama-3.1-8B-Instruct"),
+        ("tokenizer_path", "meta-llama/Llama-3.1-8B-Instruct"),
+        ("tp_size", "1"),
+        ("dp_size", "1"),
+        ("version", "0.4.9"),
+        ("max_running_requests", "256"),
+        ("context_length", "131072"),
+        ("is_generation", "true"),
+        ("model_type", "llama"),
+        ("zone", "us-east-1a"),
+    ] {
+        spec.labels.insert(k.into(), v.into());
+    }
+    spec.health.disable_health_check = Some(true);
+    spec
+}
+
+async fn bench_list_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(config(&dir, "list.db")).await.unwrap();
+    let registry = &gw.state.workers.registry;
+    for i in 0..10_000 {
+        let spec = realistic_spec(i);
+        let id = registry.reserve_id_for_url(&spec.url);
+        registry.insert(Arc::new(Worker::new(id, spec, WorkerStatus::Ready)));
+    }
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/workers", gw.addr);
+    let mut bytes = 0;
+    for _ in 0..3 {
+        bytes = http
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .len();
+    }
+    let mut times = Vec::new();
+    for _ in 0..50 {
+        times.push(time_get(&http, &url).await);
+    }
+    times.sort();
+    println!(
+        "GET /workers with 10000 workers ({:.1} MB): p50 {:.2} ms, p90 {:.2} ms (goal p50 <= 10 ms)",
+        bytes as f64 / 1e6,
+        times[times.len() / 2].as_secs_f64() * 1e3,
+        times[times.len() * 9 / 10].as_secs_f64() * 1e3,
+    );
+    gw.shutdown().await.unwrap();
+}
+
+fn main() {
+    // `cargo test --benches` passes `--bench`-less args; only run when benchmarking.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        bench_list_workers().await;
+        bench_get_loads().await;
+    });
+}
