@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::GatewayConfig;
 use crate::loads::Fanout;
+use crate::parsers::Parsers;
 use crate::store::{self, StoreError};
 use crate::upstream::WorkerHttp;
 use crate::workers::{WorkerError, WorkerService};
@@ -19,6 +20,7 @@ pub struct AppState {
     pub config: Arc<GatewayConfig>,
     pub workers: Arc<WorkerService>,
     pub http: WorkerHttp,
+    pub parsers: Arc<Parsers>,
     draining: Arc<AtomicBool>,
 }
 
@@ -76,6 +78,7 @@ impl Gateway {
             config: config.clone(),
             workers,
             http,
+            parsers: Arc::new(Parsers::new()),
             draining: Arc::new(AtomicBool::new(false)),
         };
         let bind = format!("{}:{}", config.host, config.port);

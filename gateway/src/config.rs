@@ -27,6 +27,10 @@ pub struct GatewayConfig {
     /// Seconds between health probes of a worker.
     #[arg(long, default_value_t = 60)]
     pub health_check_interval_secs: u64,
+    /// Largest `/parse/*` request body, in bytes.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    pub max_parse_body_bytes: usize,
+
     /// Health probe timeout.
     #[arg(long, default_value_t = 5)]
     pub health_check_timeout_secs: u64,

@@ -3,6 +3,7 @@
 
 mod admin;
 pub mod extract;
+mod parse;
 mod public;
 mod workers;
 
@@ -16,6 +17,11 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::request_id::request_id;
 
+/// The route table, in three groups with their own middleware:
+/// - public: no auth (health, readiness, models, info);
+/// - control plane: admin auth and the audit log (workers, loads, cache, parse, tokenizers,
+///   wasm, `/admin/*`);
+/// - serving: the serving API key and WASM middleware (inference, tokenize).
 pub fn router(state: AppState) -> Router {
     let public = Router::new()
         .route("/liveness", get(public::ok_text))
@@ -37,11 +43,21 @@ pub fn router(state: AppState) -> Router {
                 .delete(workers::delete),
         )
         .route("/get_loads", get(admin::get_loads))
-        .route("/flush_cache", post(admin::flush_cache));
+        .route("/flush_cache", post(admin::flush_cache))
+        .merge(
+            Router::new()
+                .route("/parse/function_call", post(parse::function_call))
+                .route("/parse/reasoning", post(parse::reasoning))
+                .route("/parse/parsers", get(parse::list))
+                .layer(DefaultBodyLimit::max(state.config.max_parse_body_bytes)),
+        );
+
+    let serving: Router<AppState> = Router::new();
 
     let max_body = state.config.max_payload_size;
     public
         .merge(control_plane)
+        .merge(serving)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

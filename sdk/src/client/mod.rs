@@ -13,6 +13,7 @@
 
 mod admin;
 mod health;
+mod parse;
 mod watch;
 mod workers;
 
