@@ -8,6 +8,7 @@ pub mod error;
 pub mod info;
 pub mod loads;
 pub mod parsers;
+pub mod proxy;
 pub mod request_id;
 pub mod routes;
 pub mod store;
