@@ -1,0 +1,1452 @@
+//! The dashboard's state and its pure update function.
+//!
+//! [`App::update`] takes an [`Event`] (a data snapshot, an action result, a key, a tick) and
+//! returns an [`Effect`] for the runtime; it does no I/O, so every behaviour here is unit-tested
+//! without a terminal or a gateway.
+
+use std::cell::Cell;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use smg_sdk::{
+    GetLoadsResponse, ModelCard, ModelList, ReadinessResponse, WorkerEvent, WorkerInfo, WorkerLoad,
+    WorkerSpec, WorkerStatus, WorkerType, WorkerUpdateRequest,
+};
+
+use crate::event::{Action, ActionOutcome, Effect, Event, Source, SourceError, Stamped};
+use crate::series::{DEFAULT_CAPACITY, Series};
+
+/// How long a success message stays.
+pub const MESSAGE_TTL: Duration = Duration::from_secs(5);
+/// How long an error message stays.
+pub const ERROR_TTL: Duration = Duration::from_secs(10);
+
+/// The top-level views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Fleet cards and sparklines.
+    Overview,
+    /// The worker table.
+    Workers,
+    /// One worker ([`App::detail_id`]).
+    Detail,
+    /// Models and how many workers serve them.
+    Models,
+}
+
+/// Columns of the worker table (also the sort keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Column {
+    /// Worker id.
+    Id,
+    /// Worker URL.
+    Url,
+    /// Primary model.
+    Model,
+    /// Worker type.
+    Type,
+    /// Runtime.
+    Runtime,
+    /// Health status.
+    Status,
+    /// Running requests (engine).
+    Running,
+    /// Waiting requests (engine).
+    Waiting,
+    /// KV-cache token usage.
+    TokenUsage,
+    /// Prefix-cache hit rate.
+    HitRate,
+    /// Generated tokens per second.
+    GenTps,
+    /// Gateway-side in-flight requests (`WorkerInfo.load`).
+    Load,
+    /// Routing priority.
+    Priority,
+}
+
+impl Column {
+    /// Every column, in table order (`s` cycles in this order).
+    pub const ALL: [Column; 13] = [
+        Self::Id,
+        Self::Url,
+        Self::Model,
+        Self::Type,
+        Self::Runtime,
+        Self::Status,
+        Self::Running,
+        Self::Waiting,
+        Self::TokenUsage,
+        Self::HitRate,
+        Self::GenTps,
+        Self::Load,
+        Self::Priority,
+    ];
+
+    /// Header text.
+    pub fn header(self) -> &'static str {
+        match self {
+            Self::Id => "ID",
+            Self::Url => "URL",
+            Self::Model => "MODEL",
+            Self::Type => "TYPE",
+            Self::Runtime => "RUNTIME",
+            Self::Status => "STATUS",
+            Self::Running => "RUN",
+            Self::Waiting => "WAIT",
+            Self::TokenUsage => "TOKEN USAGE",
+            Self::HitRate => "HIT%",
+            Self::GenTps => "GEN TOK/S",
+            Self::Load => "LOAD",
+            Self::Priority => "PRIO",
+        }
+    }
+
+    /// The Shift+letter that sorts by this column (pressing it again flips the direction).
+    pub fn hotkey(self) -> char {
+        match self {
+            Self::Id => 'I',
+            Self::Url => 'U',
+            Self::Model => 'M',
+            Self::Type => 'T',
+            Self::Runtime => 'R',
+            Self::Status => 'A',
+            Self::Running => 'N',
+            Self::Waiting => 'W',
+            Self::TokenUsage => 'K',
+            Self::HitRate => 'H',
+            Self::GenTps => 'O',
+            Self::Load => 'L',
+            Self::Priority => 'P',
+        }
+    }
+
+    /// Numeric columns sort descending first (biggest on top).
+    fn numeric(self) -> bool {
+        matches!(
+            self,
+            Self::Running
+                | Self::Waiting
+                | Self::TokenUsage
+                | Self::HitRate
+                | Self::GenTps
+                | Self::Load
+                | Self::Priority
+        )
+    }
+
+    fn from_hotkey(c: char) -> Option<Self> {
+        Self::ALL.into_iter().find(|col| col.hotkey() == c)
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        let name = name.to_ascii_lowercase();
+        Self::ALL.into_iter().find(|col| {
+            col.header().to_ascii_lowercase() == name || format!("{col:?}").to_lowercase() == name
+        })
+    }
+}
+
+/// The worker table's sort order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    /// Column sorted by.
+    pub column: Column,
+    /// Descending instead of ascending.
+    pub descending: bool,
+}
+
+/// Freshness of one source.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceState {
+    /// When the last successful poll finished.
+    pub last_success: Option<SystemTime>,
+    /// The last failed poll.
+    pub last_error: Option<Stamped<SourceError>>,
+}
+
+impl SourceState {
+    /// The current error: the last error if no success came after it.
+    pub fn failing(&self) -> Option<&SourceError> {
+        let err = self.last_error.as_ref()?;
+        match self.last_success {
+            Some(ok) if ok >= err.at => None,
+            _ => Some(&err.value),
+        }
+    }
+
+    /// Since when the source has been failing.
+    pub fn failing_since(&self) -> Option<SystemTime> {
+        self.failing()?;
+        self.last_error.as_ref().map(|e| e.at)
+    }
+}
+
+/// Per-worker engine metrics derived from `/get_loads` (absent when the worker did not
+/// report: shown as `-`, never as zero).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WorkerMetrics {
+    /// KV tokens in use over all ranks (`load` of `/get_loads`).
+    pub kv_load: Option<i64>,
+    /// KV capacity in tokens over all ranks.
+    pub kv_capacity: Option<i64>,
+    /// Running requests over all ranks.
+    pub running: Option<i64>,
+    /// Waiting requests over all ranks.
+    pub waiting: Option<i64>,
+    /// Used / capacity tokens (or the mean reported ratio).
+    pub token_usage: Option<f64>,
+    /// Mean prefix-cache hit rate over ranks.
+    pub hit_rate: Option<f64>,
+    /// Generated tokens per second over all ranks.
+    pub gen_tps: Option<f64>,
+}
+
+impl WorkerMetrics {
+    /// Derive from one `/get_loads` entry.
+    pub fn from_load(load: &WorkerLoad) -> Self {
+        let kv_load = (load.load >= 0).then_some(load.load);
+        let Some(details) = load.details.as_ref().filter(|d| !d.loads.is_empty()) else {
+            return Self {
+                kv_load,
+                ..Self::default()
+            };
+        };
+        let ranks = &details.loads;
+        let n = ranks.len() as f64;
+        let sum_i = |f: fn(&smg_sdk::SchedulerLoadSnapshot) -> i32| -> i64 {
+            ranks.iter().map(|r| i64::from(f(r))).sum()
+        };
+        let used = sum_i(|r| r.num_used_tokens);
+        let cap = sum_i(|r| r.max_total_num_tokens);
+        let token_usage = if cap > 0 {
+            used as f64 / cap as f64
+        } else {
+            ranks.iter().map(|r| r.token_usage).sum::<f64>() / n
+        };
+        Self {
+            kv_load,
+            kv_capacity: (cap > 0).then_some(cap),
+            running: Some(sum_i(|r| r.num_running_reqs)),
+            waiting: Some(sum_i(|r| r.num_waiting_reqs)),
+            token_usage: Some(token_usage),
+            hit_rate: Some(ranks.iter().map(|r| r.cache_hit_rate).sum::<f64>() / n),
+            gen_tps: Some(ranks.iter().map(|r| r.gen_throughput).sum()),
+        }
+    }
+}
+
+/// Fleet-wide history, one sample per `/get_loads` (or `/readiness`) snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FleetSeries {
+    /// Workers with status `ready`.
+    pub ready: Series,
+    /// `healthy_workers` of `/readiness`.
+    pub healthy: Series,
+    /// Running requests.
+    pub running: Series,
+    /// Waiting requests.
+    pub waiting: Series,
+    /// Generated tokens per second.
+    pub gen_tps: Series,
+    /// Mean cache hit rate over reporting workers.
+    pub hit_rate: Series,
+    /// Mean token usage over reporting workers.
+    pub token_usage: Series,
+}
+
+impl FleetSeries {
+    fn with_capacity(cap: usize) -> Self {
+        Self {
+            ready: Series::new(cap),
+            healthy: Series::new(cap),
+            running: Series::new(cap),
+            waiting: Series::new(cap),
+            gen_tps: Series::new(cap),
+            hit_rate: Series::new(cap),
+            token_usage: Series::new(cap),
+        }
+    }
+}
+
+/// One worker's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerSeries {
+    /// KV tokens in use.
+    pub load: Series,
+    /// Cache hit rate.
+    pub hit_rate: Series,
+}
+
+/// Add-worker or edit-worker form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Form {
+    /// Which form.
+    pub kind: FormKind,
+    /// Its fields, in order.
+    pub fields: Vec<Field>,
+    /// The focused field.
+    pub focus: usize,
+    /// Validation error of the last submit.
+    pub error: Option<String>,
+}
+
+/// What a form does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FormKind {
+    /// `POST /workers`.
+    AddWorker,
+    /// `PATCH /workers/{id}`; the current values, to send only what changed.
+    EditWorker {
+        /// Worker id.
+        id: String,
+        /// Current priority.
+        priority: u32,
+        /// Current cost.
+        cost: f32,
+    },
+}
+
+/// One text field of a [`Form`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// Label.
+    pub label: &'static str,
+    /// Current text.
+    pub value: String,
+    /// Help shown next to it.
+    pub hint: &'static str,
+}
+
+impl Field {
+    fn new(label: &'static str, value: impl Into<String>, hint: &'static str) -> Self {
+        Self {
+            label,
+            value: value.into(),
+            hint,
+        }
+    }
+}
+
+impl Form {
+    /// The add-worker form.
+    pub fn add_worker() -> Self {
+        Self {
+            kind: FormKind::AddWorker,
+            fields: vec![
+                Field::new("URL", "", "http://host:port, grpc://host:port"),
+                Field::new("Model", "", "model id; empty = discover / wildcard"),
+                Field::new("Type", "regular", "regular | prefill | decode | encode"),
+                Field::new("Priority", "50", "0-4294967295, higher preferred"),
+            ],
+            focus: 0,
+            error: None,
+        }
+    }
+
+    /// The edit form for `worker`.
+    pub fn edit_worker(worker: &WorkerInfo) -> Self {
+        Self {
+            kind: FormKind::EditWorker {
+                id: worker.id.clone(),
+                priority: worker.spec.priority,
+                cost: worker.spec.cost,
+            },
+            fields: vec![
+                Field::new(
+                    "Priority",
+                    worker.spec.priority.to_string(),
+                    "higher preferred",
+                ),
+                Field::new("Cost", worker.spec.cost.to_string(), "lower preferred"),
+                Field::new("Labels", "", "k=v,k2=v2 (merged into existing labels)"),
+            ],
+            focus: 0,
+            error: None,
+        }
+    }
+
+    /// Dialog title.
+    pub fn title(&self) -> String {
+        match &self.kind {
+            FormKind::AddWorker => "Add worker".to_string(),
+            FormKind::EditWorker { id, .. } => {
+                format!("Edit worker {}", crate::format::short_id(id))
+            }
+        }
+    }
+
+    fn value(&self, i: usize) -> &str {
+        self.fields.get(i).map_or("", |f| f.value.trim())
+    }
+
+    /// Validate and turn into an action.
+    pub fn submit(&self) -> Result<Action, String> {
+        match &self.kind {
+            FormKind::AddWorker => {
+                let url = self.value(0);
+                if url.is_empty() {
+                    return Err("URL is required".into());
+                }
+                if !url.contains("://") {
+                    return Err(format!("URL '{url}' needs a scheme, e.g. http://{url}"));
+                }
+                let mut spec = WorkerSpec::new(url);
+                let model = self.value(1);
+                if !model.is_empty() {
+                    spec.models = vec![ModelCard::new(model)];
+                }
+                spec.worker_type = match self.value(2).to_ascii_lowercase().as_str() {
+                    "" | "regular" => WorkerType::Regular,
+                    "prefill" => WorkerType::Prefill,
+                    "decode" => WorkerType::Decode,
+                    "encode" => WorkerType::Encode,
+                    other => {
+                        return Err(format!(
+                            "type '{other}' is not one of regular, prefill, decode, encode"
+                        ));
+                    }
+                };
+                let prio = self.value(3);
+                if !prio.is_empty() {
+                    spec.priority = prio
+                        .parse()
+                        .map_err(|_| format!("priority '{prio}' is not a whole number"))?;
+                }
+                Ok(Action::CreateWorker(Box::new(spec)))
+            }
+            FormKind::EditWorker { id, priority, cost } => {
+                let mut update = WorkerUpdateRequest::default();
+                let p = self.value(0);
+                if !p.is_empty() {
+                    let p: u32 = p
+                        .parse()
+                        .map_err(|_| format!("priority '{p}' is not a whole number"))?;
+                    if p != *priority {
+                        update.priority = Some(p);
+                    }
+                }
+                let c = self.value(1);
+                if !c.is_empty() {
+                    let c: f32 = c
+                        .parse()
+                        .ok()
+                        .filter(|c: &f32| c.is_finite() && *c >= 0.0)
+                        .ok_or_else(|| format!("cost '{c}' is not a non-negative number"))?;
+                    if c != *cost {
+                        update.cost = Some(c);
+                    }
+                }
+                let labels = crate::event::parse_labels(self.value(2))?;
+                if !labels.is_empty() {
+                    update.labels = Some(labels);
+                }
+                if update == WorkerUpdateRequest::default() {
+                    return Err("nothing changed".into());
+                }
+                Ok(Action::UpdateWorker {
+                    id: id.clone(),
+                    update,
+                })
+            }
+        }
+    }
+}
+
+/// A pending confirmation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    /// What runs on `y`.
+    pub action: Action,
+    /// Extra lines describing the target.
+    pub details: Vec<String>,
+    /// The form to go back to on `n`/`Esc`.
+    pub back: Option<Box<Form>>,
+}
+
+/// What the keyboard is talking to.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Mode {
+    /// Navigation keys.
+    #[default]
+    Normal,
+    /// Typing a filter (the text is [`App::filter`]).
+    Filter,
+    /// Typing a `:` command.
+    Command(String),
+    /// The help overlay.
+    Help,
+    /// A confirmation dialog.
+    Confirm(Box<Confirm>),
+    /// A form.
+    Form(Box<Form>),
+}
+
+impl Mode {
+    /// True while the user is typing text (so `q` is a letter, not quit).
+    pub fn is_typing(&self) -> bool {
+        matches!(self, Self::Filter | Self::Command(_) | Self::Form(_))
+    }
+}
+
+/// A transient message in the footer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    /// The text.
+    pub text: String,
+    /// Shown in red.
+    pub error: bool,
+    /// When it disappears.
+    pub expires: SystemTime,
+}
+
+/// One row of the Models view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRow {
+    /// Model id.
+    pub id: String,
+    /// Ready workers serving it (by id or alias).
+    pub ready: usize,
+    /// All workers serving it.
+    pub total: usize,
+    /// `owned_by` from `/v1/models`, if listed there.
+    pub owned_by: Option<String>,
+}
+
+/// `:` commands, for completion.
+pub const COMMANDS: [&str; 10] = [
+    "overview", "workers", "models", "help", "quit", "refresh", "add", "flush", "filter", "sort",
+];
+
+/// The whole dashboard state.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Gateway URL (header and banner).
+    pub url: String,
+    /// The clock: every age on screen is `now - at`. Set by the runtime before drawing; fixed
+    /// in tests.
+    pub now: SystemTime,
+    /// Workers by id.
+    pub workers: HashMap<String, WorkerInfo>,
+    /// `/get_loads` entries by worker URL.
+    pub loads: HashMap<String, WorkerLoad>,
+    /// Derived metrics by worker URL.
+    pub metrics: HashMap<String, WorkerMetrics>,
+    /// Last `/readiness` answer.
+    pub readiness: Option<ReadinessResponse>,
+    /// Last `/v1/models` answer.
+    pub models: Option<ModelList>,
+    /// Freshness of each source, indexed by [`Source`].
+    pub sources: [SourceState; 4],
+    /// Fleet history.
+    pub fleet: FleetSeries,
+    /// Per-worker history by worker URL.
+    pub worker_series: HashMap<String, WorkerSeries>,
+    /// Samples kept per series.
+    pub history: usize,
+    /// Current view.
+    pub view: View,
+    /// Worker shown by the detail view.
+    pub detail_id: Option<String>,
+    /// Worker ids of the table, filtered and sorted (recomputed on every change).
+    pub order: Vec<String>,
+    /// Selected row of the worker table.
+    pub selected: usize,
+    /// Selected row of the models table.
+    pub model_selected: usize,
+    /// Sort order of the worker table.
+    pub sort: Sort,
+    /// Filter text (workers: id/url/model/status substring; models: id substring).
+    pub filter: String,
+    /// Keyboard mode (input line or modal).
+    pub mode: Mode,
+    /// Transient message.
+    pub flash: Option<Flash>,
+    /// `(principal, role)` from `/admin/whoami`, once known. A known non-admin role disables
+    /// the actions.
+    pub principal: Option<(String, String)>,
+    /// First visible row of the worker table (kept by the renderer, like `TableState`).
+    pub scroll: Cell<usize>,
+    /// Visible rows of the worker table at the last draw (for PgUp/PgDn).
+    pub page: Cell<usize>,
+}
+
+impl App {
+    /// An empty dashboard for the gateway at `url`.
+    pub fn new(url: impl Into<String>, now: SystemTime) -> Self {
+        Self::with_history(url, now, DEFAULT_CAPACITY)
+    }
+
+    /// Same as [`new`](Self::new), keeping `history` samples per series.
+    pub fn with_history(url: impl Into<String>, now: SystemTime, history: usize) -> Self {
+        Self {
+            url: url.into(),
+            now,
+            workers: HashMap::new(),
+            loads: HashMap::new(),
+            metrics: HashMap::new(),
+            readiness: None,
+            models: None,
+            sources: Default::default(),
+            fleet: FleetSeries::with_capacity(history),
+            worker_series: HashMap::new(),
+            history,
+            view: View::Overview,
+            detail_id: None,
+            order: Vec::new(),
+            selected: 0,
+            model_selected: 0,
+            sort: Sort {
+                column: Column::Url,
+                descending: false,
+            },
+            filter: String::new(),
+            mode: Mode::Normal,
+            flash: None,
+            principal: None,
+            scroll: Cell::new(0),
+            page: Cell::new(20),
+        }
+    }
+
+    /// Freshness of `source`.
+    pub fn source(&self, source: Source) -> &SourceState {
+        &self.sources[source.index()]
+    }
+
+    fn source_mut(&mut self, source: Source) -> &mut SourceState {
+        &mut self.sources[source.index()]
+    }
+
+    /// The selected worker of the table.
+    pub fn selected_worker(&self) -> Option<&WorkerInfo> {
+        self.order
+            .get(self.selected)
+            .and_then(|id| self.workers.get(id))
+    }
+
+    /// The worker of the detail view.
+    pub fn detail_worker(&self) -> Option<&WorkerInfo> {
+        self.detail_id.as_ref().and_then(|id| self.workers.get(id))
+    }
+
+    /// Metrics of `worker`, by URL.
+    pub fn metrics_for(&self, worker: &WorkerInfo) -> Option<&WorkerMetrics> {
+        self.metrics.get(&worker.spec.url)
+    }
+
+    /// True unless the role is known and is not `admin`.
+    pub fn actions_allowed(&self) -> bool {
+        self.principal
+            .as_ref()
+            .is_none_or(|(_, role)| role.eq_ignore_ascii_case("admin"))
+    }
+
+    /// Sources currently failing, in display order.
+    pub fn failing_sources(&self) -> Vec<(Source, &SourceError)> {
+        Source::ALL
+            .into_iter()
+            .filter_map(|s| self.source(s).failing().map(|e| (s, e)))
+            .collect()
+    }
+
+    /// True when some source cannot reach the gateway at all.
+    pub fn unreachable(&self) -> bool {
+        self.failing_sources().iter().any(|(_, e)| e.unreachable)
+    }
+
+    /// The flash message, unless it has expired.
+    pub fn visible_flash(&self) -> Option<&Flash> {
+        self.flash.as_ref().filter(|f| f.expires > self.now)
+    }
+
+    /// Worker counts by status: ready, not ready, pending, draining, failed, unknown.
+    pub fn status_counts(&self) -> [usize; 6] {
+        let mut counts = [0; 6];
+        for w in self.workers.values() {
+            let i = match w.status {
+                Some(WorkerStatus::Ready) => 0,
+                Some(WorkerStatus::NotReady) => 1,
+                Some(WorkerStatus::Pending) => 2,
+                Some(WorkerStatus::Draining) => 3,
+                Some(WorkerStatus::Failed) => 4,
+                None => 5,
+            };
+            counts[i] += 1;
+        }
+        counts
+    }
+
+    /// Models with the number of ready and total workers serving each, sorted by id and
+    /// filtered by [`filter`](Self::filter). Models come from `/v1/models` and from the
+    /// workers' specs; wildcard workers (no models) are not counted (see
+    /// [`wildcard_workers`](Self::wildcard_workers)).
+    pub fn model_rows(&self) -> Vec<ModelRow> {
+        self.collect_model_rows(&self.filter.to_lowercase())
+    }
+
+    /// Number of distinct models (ignoring the filter).
+    pub fn model_count(&self) -> usize {
+        self.collect_model_rows("").len()
+    }
+
+    fn collect_model_rows(&self, needle: &str) -> Vec<ModelRow> {
+        let mut rows: BTreeMap<String, ModelRow> = BTreeMap::new();
+        fn row<'a>(rows: &'a mut BTreeMap<String, ModelRow>, id: &str) -> &'a mut ModelRow {
+            rows.entry(id.to_string()).or_insert_with(|| ModelRow {
+                id: id.to_string(),
+                ready: 0,
+                total: 0,
+                owned_by: None,
+            })
+        }
+        if let Some(models) = &self.models {
+            for m in &models.data {
+                row(&mut rows, &m.id).owned_by = Some(m.owned_by.clone());
+            }
+        }
+        for w in self.workers.values() {
+            for card in &w.spec.models {
+                let r = row(&mut rows, &card.id);
+                r.total += 1;
+                if w.status == Some(WorkerStatus::Ready) {
+                    r.ready += 1;
+                }
+            }
+        }
+        // Models listed by /v1/models under an alias count the workers of that alias.
+        let mut rows: Vec<ModelRow> = rows
+            .into_values()
+            .map(|mut r| {
+                if r.total == 0 {
+                    for w in self.workers.values() {
+                        if !w.spec.models.is_empty() && w.spec.serves(&r.id) {
+                            r.total += 1;
+                            if w.status == Some(WorkerStatus::Ready) {
+                                r.ready += 1;
+                            }
+                        }
+                    }
+                }
+                r
+            })
+            .filter(|r| needle.is_empty() || r.id.to_lowercase().contains(needle))
+            .collect();
+        rows.sort_by(|a, b| natural_cmp(&a.id, &b.id).then_with(|| a.id.cmp(&b.id)));
+        rows
+    }
+
+    /// Workers that serve any model (no model cards).
+    pub fn wildcard_workers(&self) -> (usize, usize) {
+        let mut ready = 0;
+        let mut total = 0;
+        for w in self.workers.values().filter(|w| w.spec.models.is_empty()) {
+            total += 1;
+            if w.status == Some(WorkerStatus::Ready) {
+                ready += 1;
+            }
+        }
+        (ready, total)
+    }
+
+    fn set_flash(&mut self, text: impl Into<String>, error: bool) {
+        let ttl = if error { ERROR_TTL } else { MESSAGE_TTL };
+        self.flash = Some(Flash {
+            text: text.into(),
+            error,
+            expires: self.now + ttl,
+        });
+    }
+
+    /// Apply one event.
+    pub fn update(&mut self, event: Event) -> Effect {
+        match event {
+            Event::Workers(p) => {
+                match p.value {
+                    Ok(events) => {
+                        for e in events {
+                            self.apply_worker_event(e);
+                        }
+                        self.source_mut(Source::Workers).last_success = Some(p.at);
+                        self.refresh_order();
+                    }
+                    Err(e) => {
+                        self.source_mut(Source::Workers).last_error = Some(Stamped::new(p.at, e))
+                    }
+                }
+                Effect::Redraw
+            }
+            Event::Loads(p) => {
+                match p.value {
+                    Ok(loads) => {
+                        self.apply_loads(loads);
+                        self.source_mut(Source::Loads).last_success = Some(p.at);
+                        self.refresh_order();
+                    }
+                    Err(e) => {
+                        self.source_mut(Source::Loads).last_error = Some(Stamped::new(p.at, e))
+                    }
+                }
+                Effect::Redraw
+            }
+            Event::Readiness(p) => {
+                match p.value {
+                    Ok(r) => {
+                        self.fleet.healthy.push(
+                            r.healthy_workers
+                                .map(|n| n as f64)
+                                .or((!r.is_ready()).then_some(0.0)),
+                        );
+                        self.readiness = Some(r);
+                        self.source_mut(Source::Readiness).last_success = Some(p.at);
+                    }
+                    Err(e) => {
+                        self.source_mut(Source::Readiness).last_error = Some(Stamped::new(p.at, e))
+                    }
+                }
+                Effect::Redraw
+            }
+            Event::Models(p) => {
+                match p.value {
+                    Ok(m) => {
+                        self.models = Some(m);
+                        self.source_mut(Source::Models).last_success = Some(p.at);
+                    }
+                    Err(e) => {
+                        self.source_mut(Source::Models).last_error = Some(Stamped::new(p.at, e))
+                    }
+                }
+                self.clamp_models();
+                Effect::Redraw
+            }
+            Event::ActionDone(done) => self.action_done(done.value),
+            Event::Key(key) => self.on_key(key),
+            Event::Tick(now) => {
+                self.now = now;
+                if self.flash.as_ref().is_some_and(|f| f.expires <= now) {
+                    self.flash = None;
+                }
+                Effect::Redraw
+            }
+            Event::Resize => Effect::Redraw,
+        }
+    }
+
+    fn action_done(&mut self, outcome: ActionOutcome) -> Effect {
+        match outcome.result {
+            Ok(text) => {
+                self.set_flash(format!("{}: {text}", outcome.title), false);
+                Effect::Refresh
+            }
+            Err(err) => {
+                self.set_flash(format!("{} failed: {err}", outcome.title), true);
+                Effect::Redraw
+            }
+        }
+    }
+
+    fn apply_worker_event(&mut self, event: WorkerEvent) {
+        match event {
+            WorkerEvent::Added(w) | WorkerEvent::Changed { new: w, .. } => {
+                self.workers.insert(w.id.clone(), w);
+            }
+            WorkerEvent::Removed(w) => {
+                self.workers.remove(&w.id);
+                if !self.workers.values().any(|o| o.spec.url == w.spec.url) {
+                    self.worker_series.remove(&w.spec.url);
+                }
+            }
+        }
+    }
+
+    fn apply_loads(&mut self, resp: GetLoadsResponse) {
+        let mut running = 0i64;
+        let mut waiting = 0i64;
+        let mut gen_tps = 0f64;
+        let mut hit = Vec::new();
+        let mut usage = Vec::new();
+        self.loads.clear();
+        self.metrics.clear();
+        let cap = self.history;
+        for load in resp.workers {
+            let m = WorkerMetrics::from_load(&load);
+            if let Some(r) = m.running {
+                running += r;
+                waiting += m.waiting.unwrap_or(0);
+                gen_tps += m.gen_tps.unwrap_or(0.0);
+            }
+            hit.extend(m.hit_rate);
+            usage.extend(m.token_usage);
+            let series = self
+                .worker_series
+                .entry(load.worker.clone())
+                .or_insert_with(|| WorkerSeries {
+                    load: Series::new(cap),
+                    hit_rate: Series::new(cap),
+                });
+            series.load.push(m.kv_load.map(|v| v as f64));
+            series.hit_rate.push(m.hit_rate);
+            self.metrics.insert(load.worker.clone(), m);
+            self.loads.insert(load.worker.clone(), load);
+        }
+        // Forget the history of URLs that are neither loaded nor registered any more.
+        let workers = &self.workers;
+        let loads = &self.loads;
+        self.worker_series.retain(|url, _| {
+            loads.contains_key(url) || workers.values().any(|w| &w.spec.url == url)
+        });
+        let reported = !hit.is_empty()
+            || !usage.is_empty()
+            || self.loads.values().any(|l| l.details.is_some());
+        let empty_fleet = self.loads.is_empty();
+        let total = |v: f64| (reported || empty_fleet).then_some(v);
+        let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+        self.fleet.running.push(total(running as f64));
+        self.fleet.waiting.push(total(waiting as f64));
+        self.fleet.gen_tps.push(total(gen_tps));
+        self.fleet.hit_rate.push(mean(&hit));
+        self.fleet.token_usage.push(mean(&usage));
+        let ready = self.status_counts()[0];
+        self.fleet.ready.push(Some(ready as f64));
+    }
+
+    /// Recompute [`order`](Self::order) from the workers, the filter and the sort, keeping the
+    /// selection on the same worker when it is still listed.
+    pub fn refresh_order(&mut self) {
+        let selected_id = self.order.get(self.selected).cloned();
+        let needle = self.filter.to_lowercase();
+        let mut rows: Vec<(&WorkerInfo, Option<&WorkerMetrics>)> = self
+            .workers
+            .values()
+            .filter(|w| needle.is_empty() || worker_matches(w, &needle))
+            .map(|w| (w, self.metrics.get(&w.spec.url)))
+            .collect();
+        let sort = self.sort;
+        rows.sort_by(|a, b| compare(a, b, sort).then_with(|| a.0.id.cmp(&b.0.id)));
+        self.order = rows.into_iter().map(|(w, _)| w.id.clone()).collect();
+        if let Some(pos) = selected_id.and_then(|id| self.order.iter().position(|o| *o == id)) {
+            self.selected = pos;
+        }
+        self.selected = self.selected.min(self.order.len().saturating_sub(1));
+    }
+
+    fn clamp_models(&mut self) {
+        let n = self.model_rows().len();
+        self.model_selected = self.model_selected.min(n.saturating_sub(1));
+    }
+
+    /// Handle a key press.
+    pub fn on_key(&mut self, key: KeyEvent) -> Effect {
+        if key.kind == KeyEventKind::Release {
+            return Effect::None;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && key.code == KeyCode::Char('c') {
+            return Effect::Quit;
+        }
+        match std::mem::take(&mut self.mode) {
+            Mode::Normal => self.key_normal(key, ctrl),
+            Mode::Filter => self.key_filter(key),
+            Mode::Command(text) => self.key_command(key, text),
+            Mode::Help => {
+                if !matches!(
+                    key.code,
+                    KeyCode::Esc | KeyCode::Char('?' | 'q' | '4') | KeyCode::Enter
+                ) {
+                    self.mode = Mode::Help;
+                    return Effect::None;
+                }
+                Effect::Redraw
+            }
+            Mode::Confirm(confirm) => match key.code {
+                KeyCode::Char('y' | 'Y') | KeyCode::Enter => Effect::Run(confirm.action),
+                KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => {
+                    if let Some(form) = confirm.back {
+                        self.mode = Mode::Form(form);
+                    }
+                    Effect::Redraw
+                }
+                _ => {
+                    self.mode = Mode::Confirm(confirm);
+                    Effect::None
+                }
+            },
+            Mode::Form(form) => self.key_form(key, form),
+        }
+    }
+
+    fn key_normal(&mut self, key: KeyEvent, ctrl: bool) -> Effect {
+        let page = self.page.get().max(1);
+        match key.code {
+            KeyCode::Char('q') if !ctrl => Effect::Quit,
+            KeyCode::Char('?' | '4') => {
+                self.mode = Mode::Help;
+                Effect::Redraw
+            }
+            KeyCode::Char(':') => {
+                self.mode = Mode::Command(String::new());
+                Effect::Redraw
+            }
+            KeyCode::Char('/') => {
+                if !matches!(self.view, View::Workers | View::Models) {
+                    self.view = View::Workers;
+                }
+                self.mode = Mode::Filter;
+                Effect::Redraw
+            }
+            KeyCode::Char('1') => self.show(View::Overview),
+            KeyCode::Char('2') => self.show(View::Workers),
+            KeyCode::Char('3') => self.show(View::Models),
+            KeyCode::Char('r') if !ctrl => {
+                self.set_flash("refreshing…", false);
+                Effect::Refresh
+            }
+            KeyCode::Esc => match self.view {
+                View::Detail => self.show(View::Workers),
+                View::Workers | View::Models if !self.filter.is_empty() => {
+                    self.filter.clear();
+                    self.refresh_order();
+                    self.clamp_models();
+                    Effect::Redraw
+                }
+                View::Models => self.show(View::Workers),
+                _ => Effect::None,
+            },
+            KeyCode::Char('j') | KeyCode::Down => self.move_by(1),
+            KeyCode::Char('k') | KeyCode::Up => self.move_by(-1),
+            KeyCode::PageDown => self.move_by(page as isize),
+            KeyCode::PageUp => self.move_by(-(page as isize)),
+            KeyCode::Char('f') if ctrl => self.move_by(page as isize),
+            KeyCode::Char('b') if ctrl => self.move_by(-(page as isize)),
+            KeyCode::Char('g') | KeyCode::Home => self.move_by(isize::MIN),
+            KeyCode::Char('G') | KeyCode::End => self.move_by(isize::MAX),
+            KeyCode::Enter => match self.view {
+                View::Workers => match self.order.get(self.selected) {
+                    Some(id) => {
+                        self.detail_id = Some(id.clone());
+                        self.show(View::Detail)
+                    }
+                    None => Effect::None,
+                },
+                View::Models => match self.model_rows().into_iter().nth(self.model_selected) {
+                    Some(row) => {
+                        self.filter = row.id;
+                        self.selected = 0;
+                        self.refresh_order();
+                        self.show(View::Workers)
+                    }
+                    None => Effect::None,
+                },
+                _ => Effect::None,
+            },
+            KeyCode::Char('s') if !ctrl => {
+                let i = Column::ALL
+                    .iter()
+                    .position(|c| *c == self.sort.column)
+                    .unwrap_or(0);
+                let column = Column::ALL[(i + 1) % Column::ALL.len()];
+                self.sort_by(column, column.numeric())
+            }
+            KeyCode::Char('S') => {
+                self.sort.descending = !self.sort.descending;
+                self.refresh_order();
+                Effect::Redraw
+            }
+            KeyCode::Char('a') if !ctrl => self.guard_action(|app| {
+                app.mode = Mode::Form(Box::new(Form::add_worker()));
+                Effect::Redraw
+            }),
+            KeyCode::Char('e') if !ctrl => self.guard_action(|app| match app.target_worker() {
+                Some(w) => {
+                    app.mode = Mode::Form(Box::new(Form::edit_worker(w)));
+                    Effect::Redraw
+                }
+                None => app.no_target(),
+            }),
+            KeyCode::Char('d') => self.guard_action(|app| match app.target_worker() {
+                Some(w) => {
+                    let details = worker_lines(w);
+                    app.mode = Mode::Confirm(Box::new(Confirm {
+                        action: Action::DeleteWorker { id: w.id.clone() },
+                        details,
+                        back: None,
+                    }));
+                    Effect::Redraw
+                }
+                None => app.no_target(),
+            }),
+            KeyCode::Char('F') => self.guard_action(|app| {
+                let n = app.workers.len();
+                app.mode = Mode::Confirm(Box::new(Confirm {
+                    action: Action::FlushCache,
+                    details: vec![format!(
+                        "Flushes the KV cache of all {n} registered workers."
+                    )],
+                    back: None,
+                }));
+                Effect::Redraw
+            }),
+            KeyCode::Char(c) if c.is_ascii_uppercase() => match Column::from_hotkey(c) {
+                Some(column) => {
+                    let descending = if self.sort.column == column {
+                        !self.sort.descending
+                    } else {
+                        column.numeric()
+                    };
+                    self.sort_by(column, descending)
+                }
+                None => Effect::None,
+            },
+            _ => Effect::None,
+        }
+    }
+
+    fn show(&mut self, view: View) -> Effect {
+        self.view = view;
+        Effect::Redraw
+    }
+
+    fn sort_by(&mut self, column: Column, descending: bool) -> Effect {
+        self.sort = Sort { column, descending };
+        self.refresh_order();
+        Effect::Redraw
+    }
+
+    fn move_by(&mut self, delta: isize) -> Effect {
+        let (cur, len) = match self.view {
+            View::Models => (self.model_selected, self.model_rows().len()),
+            View::Workers => (self.selected, self.order.len()),
+            _ => return Effect::None,
+        };
+        if len == 0 {
+            return Effect::None;
+        }
+        let next = match delta {
+            isize::MIN => 0,
+            isize::MAX => len - 1,
+            d => cur.saturating_add_signed(d).min(len - 1),
+        };
+        if next == cur {
+            return Effect::None;
+        }
+        match self.view {
+            View::Models => self.model_selected = next,
+            _ => self.selected = next,
+        }
+        Effect::Redraw
+    }
+
+    /// The worker an edit/delete applies to: the detail view's, else the selected row.
+    fn target_worker(&self) -> Option<&WorkerInfo> {
+        match self.view {
+            View::Detail => self.detail_worker(),
+            View::Workers => self.selected_worker(),
+            _ => None,
+        }
+    }
+
+    fn no_target(&mut self) -> Effect {
+        self.set_flash("select a worker first (2: Workers view)", true);
+        Effect::Redraw
+    }
+
+    fn guard_action(&mut self, f: impl FnOnce(&mut Self) -> Effect) -> Effect {
+        if self.actions_allowed() {
+            f(self)
+        } else {
+            let role = self.principal.as_ref().map_or("", |(_, r)| r.as_str());
+            self.set_flash(
+                format!("actions need the admin role (you are '{role}')"),
+                true,
+            );
+            Effect::Redraw
+        }
+    }
+
+    fn key_filter(&mut self, key: KeyEvent) -> Effect {
+        match key.code {
+            KeyCode::Esc => {
+                self.filter.clear();
+            }
+            KeyCode::Enter => {}
+            KeyCode::Backspace => {
+                self.filter.pop();
+                self.mode = Mode::Filter;
+            }
+            KeyCode::Down => {
+                self.mode = Mode::Filter;
+                return self.move_by(1);
+            }
+            KeyCode::Up => {
+                self.mode = Mode::Filter;
+                return self.move_by(-1);
+            }
+            KeyCode::Char(c) => {
+                self.filter.push(c);
+                self.mode = Mode::Filter;
+                self.selected = 0;
+                self.model_selected = 0;
+            }
+            _ => {
+                self.mode = Mode::Filter;
+                return Effect::None;
+            }
+        }
+        self.refresh_order();
+        self.clamp_models();
+        Effect::Redraw
+    }
+
+    fn key_command(&mut self, key: KeyEvent, mut text: String) -> Effect {
+        match key.code {
+            KeyCode::Esc => Effect::Redraw,
+            KeyCode::Enter => self.run_command(text.trim()),
+            KeyCode::Backspace => {
+                if text.pop().is_some() {
+                    self.mode = Mode::Command(text);
+                }
+                Effect::Redraw
+            }
+            KeyCode::Tab => {
+                let matches = complete(&text);
+                if let [only] = matches.as_slice() {
+                    text = format!("{only} ");
+                }
+                self.mode = Mode::Command(text);
+                Effect::Redraw
+            }
+            KeyCode::Char(c) => {
+                text.push(c);
+                self.mode = Mode::Command(text);
+                Effect::Redraw
+            }
+            _ => {
+                self.mode = Mode::Command(text);
+                Effect::None
+            }
+        }
+    }
+
+    fn run_command(&mut self, line: &str) -> Effect {
+        let (cmd, arg) = line.split_once(' ').unwrap_or((line, ""));
+        let arg = arg.trim();
+        match cmd {
+            "" => Effect::Redraw,
+            "q" | "q!" | "quit" | "exit" => Effect::Quit,
+            "overview" | "o" | "1" => self.show(View::Overview),
+            "workers" | "w" | "2" => self.show(View::Workers),
+            "models" | "m" | "3" => self.show(View::Models),
+            "help" | "h" | "?" => {
+                self.mode = Mode::Help;
+                Effect::Redraw
+            }
+            "refresh" | "r" => Effect::Refresh,
+            "add" => self.guard_action(|app| {
+                app.mode = Mode::Form(Box::new(Form::add_worker()));
+                Effect::Redraw
+            }),
+            "flush" => self.key_normal(KeyEvent::from(KeyCode::Char('F')), false),
+            "filter" => {
+                self.filter = arg.to_string();
+                self.selected = 0;
+                self.refresh_order();
+                self.clamp_models();
+                if self.view != View::Models {
+                    self.view = View::Workers;
+                }
+                Effect::Redraw
+            }
+            "sort" => match Column::from_name(arg.trim_start_matches(['-', '+'])) {
+                Some(column) => {
+                    self.view = View::Workers;
+                    self.sort_by(column, arg.starts_with('-'))
+                }
+                None => {
+                    self.set_flash(format!("unknown column '{arg}' (e.g. :sort -run)"), true);
+                    Effect::Redraw
+                }
+            },
+            other => {
+                self.set_flash(format!("unknown command ':{other}' (try :help)"), true);
+                Effect::Redraw
+            }
+        }
+    }
+
+    fn key_form(&mut self, key: KeyEvent, mut form: Box<Form>) -> Effect {
+        let n = form.fields.len().max(1);
+        match key.code {
+            KeyCode::Esc => return Effect::Redraw,
+            KeyCode::Tab | KeyCode::Down => form.focus = (form.focus + 1) % n,
+            KeyCode::BackTab | KeyCode::Up => form.focus = (form.focus + n - 1) % n,
+            KeyCode::Backspace => {
+                if let Some(f) = form.fields.get_mut(form.focus) {
+                    f.value.pop();
+                }
+            }
+            KeyCode::Char(c) => {
+                if let Some(f) = form.fields.get_mut(form.focus) {
+                    f.value.push(c);
+                }
+            }
+            KeyCode::Enter => match form.submit() {
+                Ok(action) => {
+                    form.error = None;
+                    let details = match &action {
+                        Action::UpdateWorker { id, .. } => {
+                            self.workers.get(id).map(worker_lines).unwrap_or_default()
+                        }
+                        _ => Vec::new(),
+                    };
+                    self.mode = Mode::Confirm(Box::new(Confirm {
+                        action,
+                        details,
+                        back: Some(form),
+                    }));
+                    return Effect::Redraw;
+                }
+                Err(e) => form.error = Some(e),
+            },
+            _ => {
+                self.mode = Mode::Form(form);
+                return Effect::None;
+            }
+        }
+        self.mode = Mode::Form(form);
+        Effect::Redraw
+    }
+}
+
+/// Commands starting with `prefix`.
+pub fn complete(prefix: &str) -> Vec<&'static str> {
+    let prefix = prefix.trim_start();
+    COMMANDS
+        .into_iter()
+        .filter(|c| c.starts_with(prefix) && !prefix.contains(' '))
+        .collect()
+}
+
+fn worker_lines(w: &WorkerInfo) -> Vec<String> {
+    vec![
+        format!("id     {}", w.id),
+        format!("url    {}", w.spec.url),
+        format!(
+            "model  {}   status {}   in-flight {}",
+            w.model_id.as_deref().unwrap_or("*"),
+            w.status.map_or("-", WorkerStatus::as_str),
+            w.load
+        ),
+    ]
+}
+
+fn worker_matches(w: &WorkerInfo, needle: &str) -> bool {
+    let has = |s: &str| s.to_lowercase().contains(needle);
+    has(&w.id)
+        || has(&w.spec.url)
+        || w.model_id.as_deref().is_some_and(has)
+        || w.spec.models.iter().any(|m| has(&m.id))
+        || w.status.is_some_and(|s| has(s.as_str()))
+}
+
+/// Problems first when sorting by status ascending.
+fn status_rank(s: Option<WorkerStatus>) -> u8 {
+    match s {
+        Some(WorkerStatus::Failed) => 0,
+        Some(WorkerStatus::NotReady) => 1,
+        Some(WorkerStatus::Draining) => 2,
+        Some(WorkerStatus::Pending) => 3,
+        Some(WorkerStatus::Ready) => 4,
+        None => 5,
+    }
+}
+
+fn compare(
+    a: &(&WorkerInfo, Option<&WorkerMetrics>),
+    b: &(&WorkerInfo, Option<&WorkerMetrics>),
+    sort: Sort,
+) -> Ordering {
+    let dir = |o: Ordering| if sort.descending { o.reverse() } else { o };
+    // Missing metrics sort last in both directions.
+    let opt = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => dir(x.total_cmp(&y)),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    };
+    let m = |p: &(&WorkerInfo, Option<&WorkerMetrics>), f: fn(&WorkerMetrics) -> Option<f64>| {
+        p.1.and_then(f)
+    };
+    let (wa, wb) = (a.0, b.0);
+    match sort.column {
+        Column::Id => dir(wa.id.cmp(&wb.id)),
+        Column::Url => dir(natural_cmp(&wa.spec.url, &wb.spec.url)),
+        Column::Model => dir(natural_cmp(
+            wa.model_id.as_deref().unwrap_or(""),
+            wb.model_id.as_deref().unwrap_or(""),
+        )),
+        Column::Type => dir(wa
+            .spec
+            .worker_type
+            .to_string()
+            .cmp(&wb.spec.worker_type.to_string())),
+        Column::Runtime => dir(wa
+            .spec
+            .runtime_type
+            .to_string()
+            .cmp(&wb.spec.runtime_type.to_string())),
+        Column::Status => dir(status_rank(wa.status).cmp(&status_rank(wb.status))),
+        Column::Running => opt(
+            m(a, |m| m.running.map(|v| v as f64)),
+            m(b, |m| m.running.map(|v| v as f64)),
+        ),
+        Column::Waiting => opt(
+            m(a, |m| m.waiting.map(|v| v as f64)),
+            m(b, |m| m.waiting.map(|v| v as f64)),
+        ),
+        Column::TokenUsage => opt(m(a, |m| m.token_usage), m(b, |m| m.token_usage)),
+        Column::HitRate => opt(m(a, |m| m.hit_rate), m(b, |m| m.hit_rate)),
+        Column::GenTps => opt(m(a, |m| m.gen_tps), m(b, |m| m.gen_tps)),
+        Column::Load => dir(wa.load.cmp(&wb.load)),
+        Column::Priority => dir(wa.spec.priority.cmp(&wb.spec.priority)),
+    }
+}
+
+/// Case-insensitive comparison where runs of digits compare as numbers, so that
+/// `10.0.0.2` sorts before `10.0.0.10`.
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].is_ascii_digit() && b[j].is_ascii_digit() {
+            let si = i;
+            while i < a.len() && a[i].is_ascii_digit() {
+                i += 1;
+            }
+            let sj = j;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let da = trim_zeros(&a[si..i]);
+            let db = trim_zeros(&b[sj..j]);
+            let ord = da.len().cmp(&db.len()).then_with(|| da.cmp(db));
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        } else {
+            let ord = a[i].to_ascii_lowercase().cmp(&b[j].to_ascii_lowercase());
+            if ord != Ordering::Equal {
+                return ord;
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (a.len() - i).cmp(&(b.len() - j))
+}
+
+fn trim_zeros(d: &[u8]) -> &[u8] {
+    let start = d.iter().position(|c| *c != b'0').unwrap_or(d.len());
+    &d[start..]
+}

@@ -1,0 +1,207 @@
+//! Deterministic fleets for snapshot tests and the render benchmark (not part of the stable
+//! API).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use smg_sdk::{
+    GetLoadsResponse, JobState, JobStatus, ModelCard, ModelList, ModelObject, ReadinessResponse,
+    RuntimeType, SchedulerLoadSnapshot, WorkerEvent, WorkerInfo, WorkerLoad, WorkerLoadResponse,
+    WorkerSpec, WorkerStatus, WorkerType,
+};
+
+use crate::app::App;
+use crate::event::{Event, Stamped};
+
+/// The fixtures' epoch: 2025-06-15T15:06:40Z.
+pub const T0_SECS: u64 = 1_750_000_000;
+/// Gateway URL used by the fixtures.
+pub const URL: &str = "http://smg.example:30000";
+/// Seconds between two fixture polls.
+pub const STEP: u64 = 2;
+
+/// `T0 + secs`.
+pub fn t(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(T0_SECS + secs)
+}
+
+const MODELS: [&str; 3] = [
+    "meta-llama/Llama-3.1-8B-Instruct",
+    "Qwen/Qwen2.5-72B-Instruct",
+    "mistralai/Mistral-7B-v0.3",
+];
+
+/// Worker `i` of a fixture fleet: mostly ready sglang workers, with a sprinkling of every
+/// other status, a pending registration and a failed one.
+pub fn worker(i: usize) -> WorkerInfo {
+    let prefix = 0x0199_0d3e_u32 ^ (i as u32).wrapping_mul(0x9e37_79b1);
+    let id = format!("{prefix:08x}-5a1c-7b2e-9f00-{:012x}", i * 7919);
+    let url = format!("http://10.0.{}.{}:30000", i / 250, i % 250 + 1);
+    let wildcard = i % 29 == 28;
+    let model = MODELS[i % MODELS.len()];
+    let mut spec = WorkerSpec::new(url.clone());
+    if !wildcard {
+        spec.models = vec![ModelCard::new(model)];
+    }
+    spec.worker_type = match i % 10 {
+        8 => WorkerType::Prefill,
+        9 => WorkerType::Decode,
+        _ => WorkerType::Regular,
+    };
+    spec.runtime_type = if i % 4 == 3 {
+        RuntimeType::Vllm
+    } else {
+        RuntimeType::Sglang
+    };
+    spec.priority = if i.is_multiple_of(5) { 100 } else { 50 };
+    spec.cost = if i.is_multiple_of(3) { 1.5 } else { 1.0 };
+    spec.labels.insert("served_model_name".into(), model.into());
+    spec.labels
+        .insert("tp_size".into(), ((i % 4) + 1).to_string());
+    spec.labels
+        .insert("zone".into(), format!("us-east-{}", i % 3 + 1));
+    let (status, job_status) = match i {
+        _ if i % 17 == 3 => (WorkerStatus::NotReady, None),
+        _ if i % 23 == 5 => (
+            WorkerStatus::Pending,
+            Some(JobStatus {
+                job_type: "AddWorker".into(),
+                worker_url: url.clone(),
+                status: JobState::Processing,
+                message: None,
+                timestamp: T0_SECS,
+            }),
+        ),
+        _ if i % 31 == 7 => (WorkerStatus::Draining, None),
+        _ if i % 41 == 9 => (
+            WorkerStatus::Failed,
+            Some(JobStatus {
+                job_type: "AddWorker".into(),
+                worker_url: url.clone(),
+                status: JobState::Failed,
+                message: Some(format!(
+                    "health check failed for {url}: connection refused after 20 attempts"
+                )),
+                timestamp: T0_SECS,
+            }),
+        ),
+        _ => (WorkerStatus::Ready, None),
+    };
+    WorkerInfo {
+        id,
+        model_id: (!wildcard).then(|| model.to_string()),
+        spec: Arc::new(spec),
+        is_healthy: status == WorkerStatus::Ready,
+        status: Some(status),
+        load: i % 7,
+        circuit_breaker: Some("closed".into()),
+        job_status,
+    }
+}
+
+/// `/get_loads` entry of worker `i` at poll `tick`; every 13th worker does not answer.
+pub fn load(i: usize, tick: usize) -> WorkerLoad {
+    let w = worker(i);
+    if i % 13 == 12 || w.status != Some(WorkerStatus::Ready) {
+        return WorkerLoad {
+            worker: w.spec.url.clone(),
+            load: -1,
+            details: None,
+        };
+    }
+    let ranks = if i.is_multiple_of(6) { 2 } else { 1 };
+    let loads: Vec<SchedulerLoadSnapshot> = (0..ranks)
+        .map(|r| {
+            let phase = (i * 7 + tick * 3 + r * 5) % 40;
+            let max = 65_536;
+            let used = ((phase * 1531 + i * 97) % max) as i32;
+            SchedulerLoadSnapshot {
+                dp_rank: r as i32,
+                num_running_reqs: phase as i32,
+                num_waiting_reqs: ((i + tick) % 5) as i32,
+                num_total_reqs: phase as i32 + ((i + tick) % 5) as i32,
+                num_used_tokens: used,
+                max_total_num_tokens: max as i32,
+                token_usage: f64::from(used) / max as f64,
+                gen_throughput: 20.0 + (phase as f64) * 11.5,
+                cache_hit_rate: 0.35 + ((i * 13 + tick * 7) % 60) as f64 / 100.0,
+                utilization: (phase as f64) / 40.0,
+                max_running_requests: 256,
+                ..Default::default()
+            }
+        })
+        .collect();
+    let details = WorkerLoadResponse {
+        timestamp: "2025-06-15T15:06:40Z".into(),
+        dp_rank_count: ranks as i32,
+        loads,
+    };
+    WorkerLoad {
+        worker: w.spec.url.clone(),
+        load: details.total_used_tokens(),
+        details: Some(details),
+    }
+}
+
+/// A `/v1/models` answer for the fixture models.
+pub fn models() -> ModelList {
+    ModelList {
+        object: "list".into(),
+        data: MODELS
+            .iter()
+            .map(|m| ModelObject {
+                id: (*m).to_string(),
+                object: "model".into(),
+                created: 0,
+                owned_by: "self_hosted".into(),
+            })
+            .collect(),
+    }
+}
+
+/// An app that has seen `n` workers and `ticks` polls of every source, `STEP` seconds apart;
+/// `now` is 3 s after the last poll.
+pub fn app(n: usize, ticks: usize) -> App {
+    let mut app = App::new(URL, t(0));
+    let workers: Vec<WorkerInfo> = (0..n).map(worker).collect();
+    app.update(Event::Workers(Stamped::new(
+        t(0),
+        Ok(workers.into_iter().map(WorkerEvent::Added).collect()),
+    )));
+    let mut last = t(0);
+    for tick in 0..ticks.max(1) {
+        last = t(tick as u64 * STEP);
+        app.update(Event::Loads(Stamped::new(
+            last,
+            Ok(GetLoadsResponse {
+                workers: (0..n).map(|i| load(i, tick)).collect(),
+            }),
+        )));
+        let healthy = app.status_counts()[0];
+        app.update(Event::Readiness(Stamped::new(
+            last,
+            Ok(if healthy > 0 {
+                ReadinessResponse {
+                    status: "ready".into(),
+                    healthy_workers: Some(healthy),
+                    total_workers: Some(n),
+                    reason: None,
+                }
+            } else {
+                ReadinessResponse {
+                    status: "not ready".into(),
+                    healthy_workers: None,
+                    total_workers: None,
+                    reason: Some("insufficient healthy workers".into()),
+                }
+            }),
+        )));
+        app.update(Event::Models(Stamped::new(last, Ok(models()))));
+        if tick + 1 < ticks {
+            app.update(Event::Workers(Stamped::new(last, Ok(Vec::new()))));
+        }
+    }
+    app.update(Event::Workers(Stamped::new(last, Ok(Vec::new()))));
+    app.now = last + Duration::from_secs(3);
+    app
+}

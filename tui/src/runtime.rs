@@ -1,0 +1,271 @@
+//! The interactive loop and `--once`.
+
+use std::io::IsTerminal;
+use std::time::{Duration, SystemTime};
+
+use color_eyre::eyre::{WrapErr, eyre};
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use futures::StreamExt;
+use ratatui::DefaultTerminal;
+use smg_sdk::Client;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::app::{App, View};
+use crate::event::{Action, ActionOutcome, Effect, Event, Stamped};
+use crate::{DashOptions, format, sources, ui};
+
+/// Shortest time between two frames (30 fps cap).
+pub const FRAME: Duration = Duration::from_millis(33);
+/// Deadline of each source in `--once`.
+pub const ONCE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Restores the terminal when dropped (normal exit, `?` errors, and unwinding panics; the
+/// panic hook installed by `ratatui::try_init` restores before the message is printed).
+struct RestoreGuard;
+
+impl Drop for RestoreGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+pub(crate) async fn run_interactive(
+    client: Client,
+    options: DashOptions,
+) -> color_eyre::Result<()> {
+    if !std::io::stdout().is_terminal() {
+        return Err(eyre!(
+            "smg-tui needs a terminal (stdout is not a TTY); use --once for a text snapshot"
+        ));
+    }
+    // Already installed by a binary that called it first: keep theirs.
+    let _ = color_eyre::install();
+    let terminal = match ratatui::try_init() {
+        Ok(t) => t,
+        Err(e) => {
+            ratatui::restore();
+            return Err(e).wrap_err("could not set up the terminal");
+        }
+    };
+    let _guard = RestoreGuard;
+    event_loop(terminal, client, options).await
+}
+
+async fn event_loop(
+    mut terminal: DefaultTerminal,
+    client: Client,
+    options: DashOptions,
+) -> color_eyre::Result<()> {
+    let mut app = App::new(options.url_label.clone(), SystemTime::now());
+    app.view = View::Overview;
+    let (pollers, mut rx) = sources::spawn(&client, options.interval);
+    let (action_tx, mut action_rx) = mpsc::channel::<Stamped<ActionOutcome>>(16);
+    let mut keys = EventStream::new();
+    let mut signals = Signals::new();
+    let mut dirty = true;
+    let mut last_draw = Instant::now()
+        .checked_sub(FRAME)
+        .unwrap_or_else(Instant::now);
+
+    loop {
+        if dirty && last_draw.elapsed() >= FRAME {
+            app.now = SystemTime::now();
+            terminal.draw(|f| ui::render(f, &app))?;
+            last_draw = Instant::now();
+            dirty = false;
+        }
+        // Sleep until the frame cap allows a pending redraw, or until something on screen
+        // changes by itself (ages tick every second, a message expires).
+        let deadline = if dirty {
+            last_draw + FRAME
+        } else {
+            next_visible_change(&app, last_draw)
+        };
+        let event = tokio::select! {
+            maybe = keys.next() => match maybe {
+                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => Some(Event::Key(k)),
+                Some(Ok(TermEvent::Resize(..))) => Some(Event::Resize),
+                Some(Ok(_)) => None,
+                Some(Err(e)) => return Err(e).wrap_err("reading terminal events"),
+                None => break,
+            },
+            Some(ev) = rx.workers.recv() => Some(ev),
+            Ok(()) = rx.loads.changed() => rx.loads.borrow_and_update().clone(),
+            Ok(()) = rx.readiness.changed() => rx.readiness.borrow_and_update().clone(),
+            Ok(()) = rx.models.changed() => rx.models.borrow_and_update().clone(),
+            Some(done) = action_rx.recv() => Some(Event::ActionDone(done)),
+            () = signals.recv() => break,
+            () = tokio::time::sleep_until(deadline) => {
+                if dirty { None } else { Some(Event::Tick(SystemTime::now())) }
+            }
+        };
+        let Some(event) = event else { continue };
+        app.now = SystemTime::now();
+        match app.update(event) {
+            Effect::None => {}
+            Effect::Redraw => dirty = true,
+            Effect::Quit => break,
+            Effect::Refresh => {
+                pollers.refresh();
+                dirty = true;
+            }
+            Effect::Run(action) => {
+                spawn_action(client.clone(), action, action_tx.clone());
+                dirty = true;
+            }
+        }
+    }
+    drop(pollers);
+    Ok(())
+}
+
+/// SIGTERM and SIGHUP end the loop like `q`, so the terminal is restored.
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                term: signal(SignalKind::terminate()).ok(),
+                hup: signal(SignalKind::hangup()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Resolves when a termination signal arrives; never if none can be received.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+                if let Some(s) = s
+                    && s.recv().await.is_some()
+                {
+                    return;
+                }
+                std::future::pending().await
+            }
+            tokio::select! {
+                () = one(&mut self.term) => {}
+                () = one(&mut self.hup) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    }
+}
+
+/// The next time the screen changes without new data: the next second (ages), or a
+/// message's expiry if sooner.
+fn next_visible_change(app: &App, last_draw: Instant) -> Instant {
+    let mut next = last_draw + Duration::from_secs(1);
+    if let Some(f) = &app.flash
+        && let Ok(left) = f.expires.duration_since(SystemTime::now())
+    {
+        next = next.min(Instant::now() + left);
+    }
+    next
+}
+
+fn spawn_action(client: Client, action: Action, tx: mpsc::Sender<Stamped<ActionOutcome>>) {
+    tokio::spawn(async move {
+        let title = action.title().to_string();
+        let result = run_action(&client, action).await;
+        let _ = tx
+            .send(Stamped::new(
+                SystemTime::now(),
+                ActionOutcome { title, result },
+            ))
+            .await;
+    });
+}
+
+/// Run a confirmed action: a summary on success, the error text on failure (a `206` partial
+/// flush counts as a failure that says how many workers failed).
+pub async fn run_action(client: &Client, action: Action) -> Result<String, String> {
+    let err = |e: smg_sdk::Error| e.to_string();
+    match action {
+        Action::CreateWorker(spec) => client.workers().create(&spec).await.map_err(err).map(|c| {
+            format!(
+                "worker {} queued for registration ({})",
+                format::short_id(&c.worker_id),
+                c.url
+            )
+        }),
+        Action::UpdateWorker { id, update } => client
+            .workers()
+            .update(&id, &update)
+            .await
+            .map_err(err)
+            .map(|a| format!("{} ({})", a.message, format::short_id(&id))),
+        Action::DeleteWorker { id } => client
+            .workers()
+            .delete(&id)
+            .await
+            .map_err(err)
+            .map(|a| format!("{} ({} is draining)", a.message, format::short_id(&id))),
+        Action::FlushCache => {
+            let r = client.flush_cache().await.map_err(err)?;
+            if r.is_partial() {
+                let failures = r.failures();
+                let first = failures
+                    .first()
+                    .map(|f| format!(" — {}: {}", f.worker, f.error))
+                    .unwrap_or_default();
+                Err(format!(
+                    "partial: {} of {} workers flushed, {} failed{first}",
+                    r.workers_flushed,
+                    r.total_workers,
+                    failures.len()
+                ))
+            } else {
+                Ok(r.message)
+            }
+        }
+    }
+}
+
+/// `--once`: one snapshot of each source, then the Overview and Workers views as text.
+/// Returns the text and whether the gateway was unreachable.
+pub async fn once_text(client: &Client, options: &DashOptions) -> (String, bool) {
+    let mut app = App::new(options.url_label.clone(), SystemTime::now());
+    for event in sources::gather_once(client, ONCE_TIMEOUT).await {
+        app.update(event);
+    }
+    app.now = SystemTime::now();
+    let text = once_frames(&app, options.width, options.height);
+    let failing = app.failing_sources().len();
+    (
+        text,
+        app.unreachable() || failing == crate::event::Source::ALL.len(),
+    )
+}
+
+/// The Overview frame, a blank line, the Workers frame.
+pub fn once_frames(app: &App, width: u16, height: u16) -> String {
+    let mut out = ui::render_to_text(app, View::Overview, width, height);
+    out.push('\n');
+    out.push_str(&ui::render_to_text(app, View::Workers, width, height));
+    out
+}
+
+pub(crate) async fn run_once(client: Client, options: DashOptions) -> color_eyre::Result<()> {
+    let (text, unreachable) = once_text(&client, &options).await;
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    if unreachable {
+        return Err(eyre!("gateway unreachable at {}", options.url_label));
+    }
+    Ok(())
+}

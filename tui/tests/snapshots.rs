@@ -1,0 +1,276 @@
+//! Snapshot tests: every view and overlay rendered from fixed state on a 160×48 buffer.
+//! Review changes with `cargo insta review` (or `INSTA_UPDATE=always cargo test -p smg-tui`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Modifier;
+use smg_sdk::{GetLoadsResponse, ModelList, ReadinessResponse};
+use smg_tui::app::{App, View};
+use smg_tui::event::{Event, SourceError, Stamped};
+use smg_tui::fixtures::{self, t};
+use smg_tui::ui::{buffer_to_text, render, render_to_text};
+
+const W: u16 = 160;
+const H: u16 = 48;
+
+fn key(app: &mut App, code: KeyCode) {
+    app.update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn fleet() -> App {
+    fixtures::app(40, 40)
+}
+
+/// Render through a real `Terminal<TestBackend>` (the same path as the interactive loop).
+fn frame(app: &App) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(W, H)).unwrap();
+    terminal.draw(|f| render(f, app)).unwrap();
+    buffer_to_text(terminal.backend().buffer())
+}
+
+#[test]
+fn overview() {
+    insta::assert_snapshot!(render_to_text(&fleet(), View::Overview, W, H));
+}
+
+#[test]
+fn workers() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    insta::assert_snapshot!(frame(&app));
+}
+
+#[test]
+fn workers_sorted_by_running_desc() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('N'));
+    insta::assert_snapshot!(frame(&app));
+}
+
+#[test]
+fn workers_filtered() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "qwen");
+    insta::assert_snapshot!(frame(&app));
+}
+
+#[test]
+fn worker_detail() {
+    let mut app = fleet();
+    app.view = View::Detail;
+    app.detail_id = Some(fixtures::worker(0).id);
+    insta::assert_snapshot!(frame(&app));
+}
+
+#[test]
+fn worker_detail_failed_job() {
+    let mut app = fleet();
+    app.view = View::Detail;
+    app.detail_id = Some(fixtures::worker(9).id);
+    insta::assert_snapshot!(frame(&app));
+}
+
+#[test]
+fn models() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('3'));
+    insta::assert_snapshot!(frame(&app));
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('?'));
+    insta::assert_snapshot!(frame(&app));
+}
+
+#[test]
+fn add_worker_form() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('a'));
+    typed(&mut app, "http://10.0.9.9:30000");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "qwen-q");
+    insta::assert_snapshot!(frame(&app));
+}
+
+#[test]
+fn add_worker_form_validation_error() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('a'));
+    typed(&mut app, "10.0.9.9:30000");
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(frame(&app));
+}
+
+#[test]
+fn confirm_delete() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('d'));
+    insta::assert_snapshot!(frame(&app));
+}
+
+#[test]
+fn confirm_edit_from_form() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('e'));
+    key(&mut app, KeyCode::Backspace);
+    key(&mut app, KeyCode::Backspace);
+    typed(&mut app, "80");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "zone=eu-west-1,canary=true");
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(frame(&app));
+}
+
+#[test]
+fn empty_fleet() {
+    let mut app = App::new(fixtures::URL, t(0));
+    app.update(Event::Workers(Stamped::new(t(0), Ok(vec![]))));
+    app.update(Event::Loads(Stamped::new(
+        t(0),
+        Ok(GetLoadsResponse::default()),
+    )));
+    app.update(Event::Readiness(Stamped::new(
+        t(0),
+        Ok(ReadinessResponse {
+            status: "not ready".into(),
+            healthy_workers: None,
+            total_workers: None,
+            reason: Some("insufficient healthy workers".into()),
+        }),
+    )));
+    app.update(Event::Models(Stamped::new(
+        t(0),
+        Ok(ModelList {
+            object: "list".into(),
+            data: vec![],
+        }),
+    )));
+    app.now = t(1);
+    let overview = render_to_text(&app, View::Overview, W, H);
+    let workers = render_to_text(&app, View::Workers, W, H);
+    insta::assert_snapshot!(format!("{overview}\n{workers}"));
+}
+
+#[test]
+fn thousand_workers_first_page() {
+    let mut app = fixtures::app(1000, 5);
+    key(&mut app, KeyCode::Char('2'));
+    insta::assert_snapshot!(frame(&app));
+}
+
+#[test]
+fn thousand_workers_last_page() {
+    let mut app = fixtures::app(1000, 5);
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('G'));
+    let text = frame(&app);
+    assert!(text.contains(&smg_tui::format::short_id(&fixtures::worker(999).id).to_string()));
+    insta::assert_snapshot!(text);
+}
+
+fn disconnected() -> App {
+    let mut app = fleet();
+    let last = app.now;
+    let err = SourceError {
+        message: "could not connect to the gateway at http://smg.example:30000/workers: \
+                  Connection refused (os error 111)"
+            .into(),
+        unreachable: true,
+    };
+    let at = last + Duration::from_secs(10);
+    app.update(Event::Workers(Stamped::new(at, Err(err.clone()))));
+    app.update(Event::Loads(Stamped::new(at, Err(err.clone()))));
+    app.update(Event::Readiness(Stamped::new(at, Err(err.clone()))));
+    app.update(Event::Models(Stamped::new(at, Err(err))));
+    app.now = at + Duration::from_secs(4);
+    app
+}
+
+#[test]
+fn disconnected_banner_keeps_stale_data() {
+    let app = disconnected();
+    let overview = render_to_text(&app, View::Overview, W, H);
+    let workers = render_to_text(&app, View::Workers, W, H);
+    assert!(overview.contains("GATEWAY UNREACHABLE"));
+    // The stale numbers stay: the ready count is not replaced by zero.
+    assert!(workers.contains("Workers (40)"));
+    insta::assert_snapshot!(format!("{overview}\n{workers}"));
+}
+
+#[test]
+fn disconnected_data_is_dimmed() {
+    let mut app = disconnected();
+    app.view = View::Workers;
+    let mut terminal = Terminal::new(TestBackend::new(W, H)).unwrap();
+    terminal.draw(|f| render(f, &app)).unwrap();
+    let buf = terminal.backend().buffer();
+    // Row 0 is the header, rows 2-3 the banner; the table starts below it.
+    let table_cell = &buf[(5, 7)];
+    assert!(
+        table_cell.modifier.contains(Modifier::DIM),
+        "{table_cell:?}"
+    );
+    let header_cell = &buf[(5, 0)];
+    assert!(!header_cell.modifier.contains(Modifier::DIM));
+
+    let fresh = fleet();
+    let mut terminal = Terminal::new(TestBackend::new(W, H)).unwrap();
+    let mut fresh = fresh;
+    fresh.view = View::Workers;
+    terminal.draw(|f| render(f, &fresh)).unwrap();
+    assert!(
+        !terminal.backend().buffer()[(5, 5)]
+            .modifier
+            .contains(Modifier::DIM)
+    );
+}
+
+#[test]
+fn never_connected() {
+    let mut app = App::new("http://127.0.0.1:9", t(0));
+    let err = SourceError {
+        message:
+            "could not connect to the gateway at http://127.0.0.1:9/workers: Connection refused"
+                .into(),
+        unreachable: true,
+    };
+    app.update(Event::Workers(Stamped::new(t(1), Err(err.clone()))));
+    app.update(Event::Loads(Stamped::new(t(1), Err(err.clone()))));
+    app.update(Event::Readiness(Stamped::new(t(1), Err(err.clone()))));
+    app.update(Event::Models(Stamped::new(t(1), Err(err))));
+    app.now = t(2);
+    insta::assert_snapshot!(smg_tui::once_frames(&app, 120, 30));
+}
+
+#[test]
+fn read_only_role_disables_actions() {
+    let mut app = fleet();
+    app.principal = Some(("ci-bot".into(), "viewer".into()));
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('d'));
+    assert_eq!(app.mode, smg_tui::app::Mode::Normal);
+    insta::assert_snapshot!(frame(&app));
+}
