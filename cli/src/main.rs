@@ -10,11 +10,18 @@
 //! variant to [`Command`] and one arm to [`run`]. SDK errors propagate with `?`; their exit
 //! code and hints are chosen in [`exit::report`].
 
+mod chat;
+mod audit;
 mod context;
 mod exit;
 mod health;
+mod keys;
 mod loads;
 mod output;
+mod parse;
+mod tokenizers;
+mod wasm;
+mod whoami;
 mod workers;
 
 use std::io::IsTerminal;
@@ -115,11 +122,27 @@ enum Command {
     /// List, inspect, register, update and remove workers
     #[command(subcommand, visible_alias = "worker")]
     Workers(workers::WorkersCmd),
+    /// Register, list, inspect and remove tokenizers (/v1/tokenizers)
+    #[command(subcommand, visible_alias = "tokenizer")]
+    Tokenizers(tokenizers::TokenizersCmd),
+    /// Tokenize text: a table of token ids and pieces, and the count (POST /v1/tokenize; uses
+    /// the API key)
+    Tokenize(tokenizers::TokenizeArgs),
+    /// Turn token ids back into text (POST /v1/detokenize; uses the API key)
+    Detokenize(tokenizers::DetokenizeArgs),
     /// Engine load per worker and DP rank (GET /get_loads)
     Loads(loads::LoadsArgs),
     /// KV-cache operations
     #[command(subcommand)]
     Cache(loads::CacheCmd),
+    /// Register, list and remove WASM middleware modules
+    #[command(subcommand)]
+    Wasm(wasm::WasmCmd),
+    /// Replay raw model output through the gateway's tool-call and reasoning parsers
+    #[command(subcommand)]
+    Parse(parse::ParseCmd),
+    /// Ask a model through the gateway and stream the answer (a data-plane smoke test)
+    Chat(chat::ChatArgs),
     /// Liveness and readiness summary (exit 0 while the gateway is live)
     Health,
     /// Exit 0 if the gateway is ready to route, 1 if not (printing the reason)
@@ -130,6 +153,13 @@ enum Command {
     ServerInfo,
     /// A worker's model info, passed through (JSON unless -o yaml)
     ModelInfo,
+    /// Create, list, rotate, enable, disable and delete runtime API keys (/admin/api-keys)
+    #[command(subcommand, visible_alias = "key")]
+    Keys(keys::KeysCmd),
+    /// The audit log of control-plane changes and refused requests (GET /admin/audit)
+    Audit(audit::AuditArgs),
+    /// Who the admin token authenticates as, and its role (GET /admin/whoami)
+    Whoami,
     /// Client version, and the server version when the gateway is reachable
     Version,
     /// Print a shell completion script to stdout
@@ -145,7 +175,8 @@ impl Command {
     fn hint_scope(&self) -> HintScope {
         match self {
             Self::Workers(cmd) if cmd.is_about_one_worker() => HintScope::Worker,
-            Self::Models => HintScope::Serving,
+            Self::Tokenize(_) | Self::Detokenize(_) => HintScope::Serving,
+            Self::Models | Self::Chat(_) => HintScope::Serving,
             _ => HintScope::Other,
         }
     }
@@ -338,13 +369,22 @@ async fn run(cli: Cli, matches: &ArgMatches, gateway_url: &mut Option<String>) -
     match cli.command {
         Command::Context(cmd) => context::run(cmd, global, matches),
         Command::Workers(cmd) => workers::run(&connect()?, cmd).await,
+        Command::Tokenizers(cmd) => tokenizers::run(&connect()?, cmd).await,
+        Command::Tokenize(args) => tokenizers::tokenize(&connect()?, args).await,
+        Command::Detokenize(args) => tokenizers::detokenize(&connect()?, args).await,
         Command::Loads(args) => loads::loads(&connect()?, args).await,
         Command::Cache(cmd) => loads::cache(&connect()?, cmd).await,
+        Command::Wasm(cmd) => wasm::run(&connect()?, cmd).await,
+        Command::Parse(cmd) => parse::run(&connect()?, cmd).await,
+        Command::Chat(args) => chat::run(&connect()?, args).await,
         Command::Health => health::health(&connect()?).await,
         Command::Ready => health::ready(&connect()?).await,
         Command::Models => health::models(&connect()?).await,
         Command::ServerInfo => health::server_info(&connect()?).await,
         Command::ModelInfo => health::model_info(&connect()?).await,
+        Command::Keys(cmd) => keys::run(&connect()?, cmd).await,
+        Command::Audit(args) => audit::run(&connect()?, args).await,
+        Command::Whoami => whoami::run(&connect()?).await,
         Command::Version => health::version(global, connect()).await,
         Command::Completions { shell } => {
             let mut buf = Vec::new();

@@ -9,6 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::GatewayConfig;
 use crate::loads::Fanout;
+use crate::metrics::Metrics;
+use crate::proxy::Proxy;
+use crate::proxy::policy::{CacheAwareConfig, Policy};
 use crate::parsers::Parsers;
 use crate::store::{self, StoreError};
 use crate::upstream::WorkerHttp;
@@ -21,6 +24,10 @@ pub struct AppState {
     pub workers: Arc<WorkerService>,
     pub http: WorkerHttp,
     pub parsers: Arc<Parsers>,
+    pub tokenizers: Arc<crate::tokenizers::TokenizerService>,
+    pub proxy: Arc<Proxy>,
+    pub metrics: Arc<Metrics>,
+    pub auth: Arc<crate::auth::AuthService>,
     draining: Arc<AtomicBool>,
 }
 
@@ -40,6 +47,8 @@ impl AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
+    Auth(#[from] crate::auth::AuthSetupError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("invalid --worker-urls entry: {0}")]
     WorkerUrl(#[from] WorkerError),
@@ -50,11 +59,15 @@ pub enum StartError {
     },
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("cannot set up metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 /// A running gateway.
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` is served.
+    pub metrics_addr: SocketAddr,
     pub state: AppState,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -65,6 +78,8 @@ impl Gateway {
     pub async fn start(config: GatewayConfig) -> Result<Self, StartError> {
         let config = Arc::new(config);
         let store = store::open(&config.store).await?;
+        let auth =
+            crate::auth::AuthService::start(&config.auth, &config.host, store.clone()).await?;
         let http = WorkerHttp::new()?;
         let workers = WorkerService::start(config.clone(), store.clone(), http.clone());
         let restored = workers.restore().await?;
@@ -74,11 +89,26 @@ impl Gateway {
         for url in &config.worker_urls {
             workers.add_startup_worker(url)?;
         }
+        let metrics = Arc::new(Metrics::new()?);
+        let proxy = Arc::new(Proxy::new(
+            Policy::new(config.policy, CacheAwareConfig::default()),
+            metrics.clone(),
+            std::time::Duration::from_secs(config.request_timeout_secs),
+        )?);
+        let tokenizers = crate::tokenizers::TokenizerService::start(&config, store.clone());
+        let reloading = tokenizers.restore().await?;
+        if reloading > 0 {
+            tracing::info!(count = reloading, "reloading tokenizers from the store");
+        }
         let state = AppState {
             config: config.clone(),
             workers,
             http,
             parsers: Arc::new(Parsers::new()),
+            tokenizers,
+            proxy,
+            metrics,
+            auth,
             draining: Arc::new(AtomicBool::new(false)),
         };
         let bind = format!("{}:{}", config.host, config.port);
@@ -91,7 +121,20 @@ impl Gateway {
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr: bind, source })?;
+        let metrics_bind = format!(
+            "{}:{}",
+            config.prometheus_host.as_deref().unwrap_or(&config.host),
+            config.prometheus_port
+        );
+        let metrics_listener = TcpListener::bind(&metrics_bind).await.map_err(|source| StartError::Bind {
+            addr: metrics_bind.clone(),
+            source,
+        })?;
+        let metrics_addr = metrics_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr: metrics_bind, source })?;
         let shutdown = CancellationToken::new();
+        tokio::spawn(serve_metrics(metrics_listener, state.clone(), shutdown.clone()));
         let app = crate::routes::router(state.clone());
         let token = shutdown.clone();
         let server = tokio::spawn(async move {
@@ -101,6 +144,7 @@ impl Gateway {
         });
         Ok(Self {
             addr,
+            metrics_addr,
             state,
             shutdown,
             server,
@@ -115,5 +159,27 @@ impl Gateway {
             Ok(result) => result,
             Err(e) => Err(std::io::Error::other(e)),
         }
+    }
+}
+
+async fn serve_metrics(listener: TcpListener, state: AppState, shutdown: CancellationToken) {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || async move {
+            let text = state
+                .metrics
+                .render(&state.workers.registry, state.workers.queue_depth());
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                text,
+            )
+        }),
+    );
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
+        tracing::error!(error = %e, "metrics listener failed");
     }
 }

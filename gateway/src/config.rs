@@ -17,6 +17,20 @@ pub struct GatewayConfig {
     #[arg(long, num_args = 1.., value_name = "URL")]
     pub worker_urls: Vec<String>,
 
+    /// Load-balancing policy of the data plane.
+    #[arg(long, value_enum, default_value = "cache_aware")]
+    pub policy: crate::proxy::policy::PolicyKind,
+    /// Longest wait for a worker to start answering a proxied request (and longest gap
+    /// between streamed chunks).
+    #[arg(long, default_value_t = 1800)]
+    pub request_timeout_secs: u64,
+    /// Address of the Prometheus metrics listener [default: --host].
+    #[arg(long)]
+    pub prometheus_host: Option<String>,
+    /// Port of the Prometheus metrics listener (`GET /metrics`; 0 picks a free one).
+    #[arg(long, default_value_t = 29000)]
+    pub prometheus_port: u16,
+
     /// Embedded store file holding runtime state (workers, tokenizers, modules, keys, audit).
     #[arg(long, default_value = "smg.db", value_name = "PATH")]
     pub store: PathBuf,
@@ -82,6 +96,28 @@ pub struct GatewayConfig {
     /// How long a failed job stays visible in `job_status` (decision D3: at least 300).
     #[arg(long, default_value_t = 300)]
     pub job_status_retention_secs: u64,
+
+    /// Hugging Face Hub endpoint tokenizers are fetched from.
+    #[arg(
+        long,
+        env = "HF_ENDPOINT",
+        default_value = "https://huggingface.co",
+        value_name = "URL"
+    )]
+    pub hf_endpoint: String,
+    /// Longest a tokenizer fetch from the Hugging Face Hub may take before its load fails.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub hf_hub_timeout_secs: u64,
+    /// Hugging Face cache directory for fetched tokenizer files [default: $HF_HOME/hub, else
+    /// ~/.cache/huggingface/hub]. The Hub token comes from HF_TOKEN.
+    #[arg(long, value_name = "PATH")]
+    pub hf_cache_dir: Option<PathBuf>,
+    /// Tokenizer loads running at once (more are queued as `pending`).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub tokenizer_load_concurrency: usize,
+
+    #[command(flatten)]
+    pub auth: crate::auth::AuthConfig,
 
     /// Log filter (`info`, `debug`, `smg_gateway=trace`, …).
     #[arg(long, default_value = "info")]

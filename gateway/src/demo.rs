@@ -86,7 +86,8 @@ pub async fn start(args: &DemoArgs) -> Result<Demo, DemoError> {
         let _ = gateway.state.workers.create(request).await;
     }
     if args.rps > 0.0 {
-        tokio::spawn(traffic(worker_urls.clone(), args.rps));
+        let models = models.iter().take(args.workers).map(|m| m.to_string()).collect();
+        tokio::spawn(traffic(format!("http://{}", gateway.addr), models, args.rps));
     }
     Ok(Demo {
         gateway,
@@ -95,9 +96,10 @@ pub async fn start(args: &DemoArgs) -> Result<Demo, DemoError> {
     })
 }
 
-/// Chat requests with a few shared prompt prefixes, so prefix caches get hits.
-async fn traffic(urls: Vec<String>, rps: f64) {
-    if urls.is_empty() {
+/// Chat requests through the gateway with a few shared prompt prefixes, so routing, prefix
+/// caches, loads and the gateway's own metrics all move.
+async fn traffic(gateway: String, models: Vec<String>, rps: f64) {
+    if models.is_empty() {
         return;
     }
     let client = reqwest::Client::new();
@@ -110,26 +112,30 @@ async fn traffic(urls: Vec<String>, rps: f64) {
     let mut tick = tokio::time::interval(period);
     for n in 0u64.. {
         tick.tick().await;
-        let url = &urls[(n as usize) % urls.len()];
+        let model = &models[(n as usize) % models.len()];
         let prompt = format!(
             "{} (request {})",
             prompts[(n as usize) % prompts.len()],
             n % 7
         );
         let body = serde_json::json!({
-            "model": "any",
+            "model": model,
+            "stream": n % 4 == 0,
             "messages": [{"role": "user", "content": prompt}],
             "max_tokens": 24 + (n % 40),
         });
         let client = client.clone();
-        let url = format!("{url}/v1/chat/completions");
+        let url = format!("{gateway}/v1/chat/completions");
         tokio::spawn(async move {
-            let _ = client
+            if let Ok(response) = client
                 .post(url)
                 .json(&body)
-                .timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(30))
                 .send()
-                .await;
+                .await
+            {
+                let _ = response.bytes().await;
+            }
         });
     }
 }
@@ -144,12 +150,15 @@ pub fn print_next_steps(demo: &Demo) {
          curl -s -X POST {url}/flush_cache | jq\n  \
          curl -s {url}/readiness\n  \
          cargo run --release --bin smgctl -- --url {url} workers list\n  \
-         cargo run --release --bin smg-tui -- --url {url}\n\n\
+         cargo run --release --bin smg-tui -- --url {url}\n  \
+         cargo run --release --bin smgctl -- --url {url} chat --model mock-llama-8b \"Hello there\"\n  \
+         curl -s http://{metrics}/metrics | grep smg_requests_total\n\n\
          Make a worker sick and watch it turn not_ready:\n  \
          curl -s -X POST {}/_mock/fault -H 'content-type: application/json' -d '{{\"health\":\"fail\"}}'\n\n\
          Ctrl-C stops the demo.\n",
         demo.worker_urls.len(),
         demo.gateway.state.config.store.display(),
         demo.worker_urls.first().cloned().unwrap_or_default(),
+        metrics = demo.gateway.metrics_addr,
     );
 }

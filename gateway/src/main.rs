@@ -72,6 +72,7 @@ async fn main() -> Result<()> {
         Command::Launch(config) => {
             init_logging(&config.log_level, config.log_json)?;
             let gateway = Gateway::start(*config).await?;
+            tracing::info!("smg metrics on http://{}/metrics", gateway.metrics_addr);
             tracing::info!("smg listening on http://{}", gateway.addr);
             wait_for_signal().await;
             tracing::info!("shutting down");

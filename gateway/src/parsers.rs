@@ -69,8 +69,17 @@ impl Parsers {
         let tools: Vec<openai_protocol::common::Tool> = serde_json::to_value(&tools)
             .and_then(serde_json::from_value)
             .map_err(|e| ParseError::InvalidTools(e.to_string()))?;
+        // `tools: []` means "no schema", not "no tool may be called": the schema-aware
+        // parsers read an empty list that way already, but `inkling` treats `tools` as an
+        // allow-list and would drop every call. Upstream's handler parses without tools.
         let (remaining_text, calls) = tokio::task::spawn_blocking(move || {
-            futures::executor::block_on(instance.parse_complete_with_tools(&text, &tools))
+            futures::executor::block_on(async {
+                if tools.is_empty() {
+                    instance.parse_complete(&text).await
+                } else {
+                    instance.parse_complete_with_tools(&text, &tools).await
+                }
+            })
         })
         .await
         .map_err(|e| ParseError::Internal(e.to_string()))?
@@ -238,6 +247,27 @@ mod tests {
             (out.normal_text.as_str(), out.reasoning_text.as_str()),
             ("answer", "internal")
         );
+    }
+
+    #[tokio::test]
+    async fn empty_tools_do_not_forbid_every_call() {
+        let text = "<|message_model|>get_weather<|content_invoke_tool_json|>\
+                    {\"name\":\"get_weather\",\"args\":{\"city\":\"SF\"}}<|end_message|>";
+        let parsers = Parsers::new();
+        let out = parsers
+            .parse_function_call(text.into(), "inkling", vec![])
+            .await
+            .unwrap();
+        assert_eq!(out.tool_calls.len(), 1);
+        assert_eq!(out.tool_calls[0].function.name, "get_weather");
+        // With tools, inkling only accepts declared ones.
+        let other: Tool =
+            serde_json::from_str(r#"{"type":"function","function":{"name":"get_time"}}"#).unwrap();
+        let out = parsers
+            .parse_function_call(text.into(), "inkling", vec![other])
+            .await
+            .unwrap();
+        assert!(out.tool_calls.is_empty());
     }
 
     #[tokio::test]

@@ -55,7 +55,9 @@ pub mod error;
 pub mod prometheus;
 pub mod types;
 
-pub use client::{ApiRequest, Client, ClientBuilder, RouteKind, WorkerEvent, Workers};
+pub use client::{
+    ApiKeys, ApiRequest, Client, EventStream, ClientBuilder, RouteKind, Tokenizers, Wasm, WorkerEvent, Workers,
+};
 pub use error::{ApiError, Error, Result};
 pub use reqwest::Method;
 pub use types::*;

@@ -65,6 +65,8 @@ pub struct GatewayProcess {
     child: Child,
     pub url: String,
     pub port: u16,
+    /// `http://…/metrics` of the Prometheus listener.
+    pub metrics_url: String,
     args: Vec<String>,
     store: PathBuf,
     _dir: Option<tempfile::TempDir>,
@@ -73,6 +75,8 @@ pub struct GatewayProcess {
 
 /// Flags every test gateway gets unless it overrides them: fast probes, short timeouts.
 pub const FAST: &[&str] = &[
+    "--prometheus-port",
+    "0",
     "--health-check-interval-secs",
     "1",
     "--worker-startup-check-interval-secs",
@@ -145,6 +149,10 @@ impl GatewayProcess {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("smg metrics on http://").nth(1) {
+                        let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+                        let _ = tx.send(Ok(format!("metrics:{addr}")));
+                    }
                     if let Some(rest) = line.split("smg listening on http://").nth(1) {
                         let addr: String = rest
                             .chars()
@@ -158,10 +166,14 @@ impl GatewayProcess {
             });
         }
         drop(tx);
-        let addr = tokio::task::spawn_blocking(move || {
+        let found = tokio::task::spawn_blocking(move || {
+            let mut metrics = String::new();
             loop {
                 match rx.recv_timeout(Duration::from_secs(30)) {
-                    Ok(Ok(addr)) => return Some(addr),
+                    Ok(Ok(addr)) => match addr.strip_prefix("metrics:") {
+                        Some(m) => metrics = format!("http://{m}"),
+                        None => return Some((addr, metrics)),
+                    },
                     Ok(Err(())) => continue,
                     Err(_) => return None,
                 }
@@ -169,7 +181,7 @@ impl GatewayProcess {
         })
         .await
         .unwrap();
-        let Some(addr) = addr else {
+        let Some((addr, metrics_url)) = found else {
             let _ = child.kill();
             panic!("smg did not start:\n{}", log.lock().unwrap());
         };
@@ -182,6 +194,7 @@ impl GatewayProcess {
             child,
             url: format!("http://{addr}"),
             port,
+            metrics_url,
             args,
             store,
             _dir: None,

@@ -2,9 +2,12 @@
 //! map errors to decision D1's body.
 
 mod admin;
+mod auth;
 pub mod extract;
+pub mod inference;
 mod parse;
 mod public;
+mod tokenizers;
 mod workers;
 
 use axum::Router;
@@ -44,6 +47,19 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/get_loads", get(admin::get_loads))
         .route("/flush_cache", post(admin::flush_cache))
+        .route(
+            "/v1/tokenizers",
+            post(tokenizers::add).get(tokenizers::list),
+        )
+        .route(
+            "/v1/tokenizers/{tokenizer_id}",
+            get(tokenizers::get).delete(tokenizers::delete),
+        )
+        .route(
+            "/v1/tokenizers/{tokenizer_id}/status",
+            get(tokenizers::status),
+        )
+        .merge(auth::admin_routes())
         .merge(
             Router::new()
                 .route("/parse/function_call", post(parse::function_call))
@@ -52,12 +68,21 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(state.config.max_parse_body_bytes)),
         );
 
-    let serving: Router<AppState> = Router::new();
+    let serving: Router<AppState> = Router::new()
+        .route("/v1/tokenize", post(tokenizers::tokenize))
+        .route("/v1/detokenize", post(tokenizers::detokenize))
+        .merge(inference::router());
 
     let max_body = state.config.max_payload_size;
     public
-        .merge(control_plane)
-        .merge(serving)
+        .merge(control_plane.layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::control_plane_auth,
+        )))
+        .merge(serving.layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::serving_auth,
+        )))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use smg_sdk::{JobStatus, WorkerInfo, WorkerSpec, WorkerStatus};
 
+use crate::proxy::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+
 /// Consecutive probe results, for the health state machine.
 #[derive(Debug, Default, Clone)]
 pub struct ProbeHistory {
@@ -28,6 +30,7 @@ pub struct Worker {
     /// Requests in flight through this gateway (`WorkerInfo.load`).
     pub in_flight: AtomicUsize,
     pub probes: Mutex<ProbeHistory>,
+    breaker: Mutex<CircuitBreaker>,
 }
 
 /// The spec and its JSON fields (without the braces), serialised once per change so that
@@ -81,6 +84,7 @@ impl Worker {
             revision: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             probes: Mutex::new(ProbeHistory::default()),
+            breaker: Mutex::new(CircuitBreaker::default()),
         }
     }
 
@@ -125,6 +129,9 @@ impl Worker {
         out.extend_from_slice(status.as_str().as_bytes());
         out.extend_from_slice(b"\",\"load\":");
         out.extend_from_slice(self.load().to_string().as_bytes());
+        out.extend_from_slice(b",\"circuit_breaker\":\"");
+        out.extend_from_slice(self.breaker_state().as_str().as_bytes());
+        out.push(b'"');
         if let Some(job) = job_status {
             out.extend_from_slice(b",\"job_status\":");
             let _ = serde_json::to_writer(&mut *out, job);
@@ -153,6 +160,30 @@ impl Worker {
         self.status() == WorkerStatus::Ready
     }
 
+    fn with_breaker<R>(&self, f: impl FnOnce(&mut CircuitBreaker, &BreakerConfig) -> R) -> R {
+        let config = BreakerConfig::from_spec(&self.spec().resilience);
+        let mut breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut breaker, &config)
+    }
+
+    pub fn breaker_state(&self) -> BreakerState {
+        self.with_breaker(|b, c| b.state(c, std::time::Instant::now()))
+    }
+
+    /// Whether the circuit breaker lets a request through.
+    pub fn breaker_allows(&self) -> bool {
+        self.with_breaker(|b, c| b.allows(c, std::time::Instant::now()))
+    }
+
+    /// Record a proxied request's outcome; returns the state afterwards.
+    pub fn record_outcome(&self, success: bool) -> BreakerState {
+        self.with_breaker(|b, c| {
+            let now = std::time::Instant::now();
+            b.record(c, success, now);
+            b.state(c, now)
+        })
+    }
+
     pub fn load(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }
@@ -167,7 +198,7 @@ impl Worker {
             is_healthy: status == WorkerStatus::Ready,
             status: Some(status),
             load: self.load(),
-            circuit_breaker: None,
+            circuit_breaker: Some(self.breaker_state().as_str().to_string()),
             job_status,
         }
     }

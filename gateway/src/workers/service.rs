@@ -538,6 +538,11 @@ impl WorkerService {
         tracing::info!(%url, %id, "worker removed");
     }
 
+    /// Worker jobs queued and not yet picked up.
+    pub fn queue_depth(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// Workers that can take traffic.
     pub fn ready_workers(&self) -> Vec<Arc<Worker>> {
         self.registry

@@ -12,8 +12,13 @@
 //! 4. JSON bodies are decoded with a clear [`Error::Decode`] that quotes the body.
 
 mod admin;
+mod audit;
 mod health;
+mod inference;
+mod keys;
 mod parse;
+mod tokenizers;
+mod wasm;
 mod watch;
 mod workers;
 
@@ -31,6 +36,10 @@ use url::Url;
 use crate::error::{ApiError, Error, Result, is_retryable_status, parse_retry_after};
 use crate::types::SecretString;
 
+pub use inference::EventStream;
+pub use keys::ApiKeys;
+pub use tokenizers::Tokenizers;
+pub use wasm::Wasm;
 pub use watch::WorkerEvent;
 pub use workers::Workers;
 

@@ -1,0 +1,118 @@
+//! Prometheus metrics of the gateway itself, served on a separate listener
+//! (`--prometheus-port`, `GET /metrics`). Label values are bounded: routes are the fixed
+//! route table, models are the models workers serve (never a client-chosen string), and
+//! workers are registered URLs.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::workers::Registry as WorkerRegistry;
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub duration: HistogramVec,
+    pub in_flight: IntGaugeVec,
+    pub retries: IntCounterVec,
+    breaker_state: IntGaugeVec,
+    worker_healthy: IntGaugeVec,
+    worker_load: IntGaugeVec,
+    job_queue_depth: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("smg_requests_total", "Proxied requests by route, model, worker and status"),
+            &["route", "model", "worker", "status"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "smg_request_duration_seconds",
+                "Time from receiving a proxied request to the end of its response",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                120.0,
+            ]),
+            &["route", "model", "worker"],
+        )?;
+        let in_flight = IntGaugeVec::new(
+            Opts::new("smg_requests_in_flight", "Proxied requests in flight per worker"),
+            &["worker"],
+        )?;
+        let retries = IntCounterVec::new(
+            Opts::new("smg_retries_total", "Retries of proxied requests, by the worker that failed"),
+            &["route", "worker"],
+        )?;
+        let breaker_state = IntGaugeVec::new(
+            Opts::new(
+                "smg_circuit_breaker_state",
+                "Circuit breaker per worker: 0 closed, 1 open, 2 half-open",
+            ),
+            &["worker"],
+        )?;
+        let worker_healthy = IntGaugeVec::new(
+            Opts::new("smg_worker_healthy", "1 when the worker is ready, else 0"),
+            &["worker", "status"],
+        )?;
+        let worker_load = IntGaugeVec::new(
+            Opts::new("smg_worker_load", "Requests in flight through the gateway per worker"),
+            &["worker"],
+        )?;
+        let job_queue_depth = IntGauge::new("smg_job_queue_depth", "Worker jobs queued or running")?;
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(retries.clone()),
+            Box::new(breaker_state.clone()),
+            Box::new(worker_healthy.clone()),
+            Box::new(worker_load.clone()),
+            Box::new(job_queue_depth.clone()),
+        ] {
+            registry.register(c)?;
+        }
+        Ok(Self {
+            registry,
+            requests,
+            duration,
+            in_flight,
+            retries,
+            breaker_state,
+            worker_healthy,
+            worker_load,
+            job_queue_depth,
+        })
+    }
+
+    /// Refresh the per-worker gauges from the registry and render the text format.
+    pub fn render(&self, workers: &WorkerRegistry, job_queue_depth: usize) -> String {
+        self.breaker_state.reset();
+        self.worker_healthy.reset();
+        self.worker_load.reset();
+        for worker in workers.all() {
+            let url = worker.url();
+            self.breaker_state
+                .with_label_values(&[url.as_str()])
+                .set(worker.breaker_state().gauge());
+            let status = worker.status();
+            self.worker_healthy
+                .with_label_values(&[url.as_str(), status.as_str()])
+                .set(i64::from(worker.is_ready()));
+            self.worker_load
+                .with_label_values(&[url.as_str()])
+                .set(i64::try_from(worker.load()).unwrap_or(i64::MAX));
+        }
+        self.job_queue_depth
+            .set(i64::try_from(job_queue_depth).unwrap_or(i64::MAX));
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
