@@ -13,6 +13,7 @@
 mod chat;
 mod audit;
 mod context;
+mod dash;
 mod exit;
 mod health;
 mod keys;
@@ -160,6 +161,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Who the admin token authenticates as, and its role (GET /admin/whoami)
     Whoami,
+    /// The live terminal dashboard (the same as smg-tui), on this connection
+    Dash(dash::DashArgs),
     /// Client version, and the server version when the gateway is reachable
     Version,
     /// Print a shell completion script to stdout
@@ -385,6 +388,7 @@ async fn run(cli: Cli, matches: &ArgMatches, gateway_url: &mut Option<String>) -
         Command::Keys(cmd) => keys::run(&connect()?, cmd).await,
         Command::Audit(args) => audit::run(&connect()?, args).await,
         Command::Whoami => whoami::run(&connect()?).await,
+        Command::Dash(args) => dash::run(&connect()?, args).await,
         Command::Version => health::version(global, connect()).await,
         Command::Completions { shell } => {
             let mut buf = Vec::new();

@@ -89,7 +89,7 @@ pub struct DetokenizeArgs {
     #[arg(short, long, value_name = "NAME")]
     model: String,
     /// Token ids, separated by spaces or commas (`[1, 2]` works too)
-    #[arg(required = true, value_name = "IDS", num_args = 1.., allow_hyphen_values = true)]
+    #[arg(required = true, value_name = "IDS", num_args = 1..)]
     ids: Vec<String>,
     /// Keep special tokens in the text (they are skipped by default)
     #[arg(long)]

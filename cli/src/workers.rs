@@ -372,11 +372,13 @@ struct WatchEventView<'a> {
     object: &'a WorkerInfo,
 }
 
-fn event_kind(event: &WorkerEvent) -> &'static str {
+/// The watch type of a change; `None` for the end-of-poll marker, which is never printed.
+fn event_kind(event: &WorkerEvent) -> Option<&'static str> {
     match event {
-        WorkerEvent::Added(_) => "ADDED",
-        WorkerEvent::Changed { .. } => "MODIFIED",
-        WorkerEvent::Removed(_) => "DELETED",
+        WorkerEvent::Added(_) => Some("ADDED"),
+        WorkerEvent::Changed { .. } => Some("MODIFIED"),
+        WorkerEvent::Removed(_) => Some("DELETED"),
+        WorkerEvent::Synced { .. } => None,
     }
 }
 
@@ -390,6 +392,7 @@ async fn watch(ctx: &Ctx, args: ListArgs) -> Result<Exit> {
     let mut workers: Vec<WorkerInfo> = Vec::new();
     let mut last_error: Option<String> = None;
     let mut drawn_once = false;
+    let mut synced_once = false;
     loop {
         let first = tokio::select! {
             _ = &mut ctrl_c => return Ok(Exit::Ok),
@@ -418,22 +421,31 @@ async fn watch(ctx: &Ctx, args: ListArgs) -> Result<Exit> {
                     continue;
                 }
             };
-            last_error = None;
+            // The first successful poll draws the table even when the fleet is empty; on a
+            // terminal, one after an error also redraws, to clear the error line.
+            let recovered = last_error.take().is_some();
+            if !synced_once || (recovered && ctx.stdout_tty) {
+                changed = true;
+            }
             apply_event(&mut workers, &event);
-            if !matches_model(event.worker()) {
+            let (Some(kind), Some(worker)) = (event_kind(&event), event.worker()) else {
+                synced_once = true;
+                continue;
+            };
+            if !matches_model(worker) {
                 continue;
             }
             changed = true;
             match ctx.out.format {
                 Format::Json => ctx.out.json_line(&WatchEventView {
-                    kind: event_kind(&event),
-                    object: event.worker(),
+                    kind,
+                    object: worker,
                 })?,
                 Format::Yaml => ctx.out.yaml(&WatchEventView {
-                    kind: event_kind(&event),
-                    object: event.worker(),
+                    kind,
+                    object: worker,
                 })?,
-                Format::Name => ctx.out.line(event.id())?,
+                Format::Name => ctx.out.line(&worker.id)?,
                 Format::Table | Format::Wide => {}
             }
         }
@@ -488,6 +500,7 @@ fn apply_event(workers: &mut Vec<WorkerInfo>, event: &WorkerEvent) {
             None => workers.push(new.clone()),
         },
         WorkerEvent::Removed(w) => workers.retain(|x| x.id != w.id),
+        WorkerEvent::Synced { .. } => {}
     }
 }
 

@@ -33,7 +33,12 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-async fn round(http: &reqwest::Client, url: &str, body: &serde_json::Value, n: usize) -> Vec<Duration> {
+async fn round(
+    http: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+    n: usize,
+) -> Vec<Duration> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
@@ -76,7 +81,10 @@ async fn main() {
     let client = smg_sdk::Client::new(&base).unwrap();
     client
         .workers()
-        .create_and_wait(&WorkerSpec::new(fleet.urls()[0].clone()), Duration::from_secs(60))
+        .create_and_wait(
+            &WorkerSpec::new(fleet.urls()[0].clone()),
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
 
@@ -92,16 +100,32 @@ async fn main() {
 
     // Warm up both paths (connections, the pooling allocator's slots, caches).
     round(&http, &url, &body, WARMUP).await;
-    let added = client.wasm().upload(module.clone(), "noop", &points).await.unwrap();
+    let added = client
+        .wasm()
+        .upload(module.clone(), "noop", &points)
+        .await
+        .unwrap();
     round(&http, &url, &body, WARMUP).await;
-    client.wasm().remove(added.modules[0].uuid().unwrap()).await.unwrap();
+    client
+        .wasm()
+        .remove(added.modules[0].uuid().unwrap())
+        .await
+        .unwrap();
 
     let (mut without, mut with) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         without.extend(round(&http, &url, &body, PER_ROUND).await);
-        let added = client.wasm().upload(module.clone(), "noop", &points).await.unwrap();
+        let added = client
+            .wasm()
+            .upload(module.clone(), "noop", &points)
+            .await
+            .unwrap();
         with.extend(round(&http, &url, &body, PER_ROUND).await);
-        client.wasm().remove(added.modules[0].uuid().unwrap()).await.unwrap();
+        client
+            .wasm()
+            .remove(added.modules[0].uuid().unwrap())
+            .await
+            .unwrap();
     }
 
     println!("WASM middleware: POST /v1/chat/completions through the gateway to a mock worker");
@@ -110,7 +134,11 @@ async fn main() {
     let added_us = us(p50_with) - us(p50_without);
     println!(
         "  added latency p50: {added_us:.1} µs (goal <= {GOAL_US:.0} µs): {}",
-        if added_us <= GOAL_US { "met" } else { "NOT met" }
+        if added_us <= GOAL_US {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
 
     // The module call alone.
@@ -122,8 +150,14 @@ async fn main() {
         path: "/v1/chat/completions".into(),
         query: String::new(),
         headers: vec![
-            abi::Header { name: "content-type".into(), value: "application/json".into() },
-            abi::Header { name: "x-request-id".into(), value: "chatcmpl-0123456789abcdef01234567".into() },
+            abi::Header {
+                name: "content-type".into(),
+                value: "application/json".into(),
+            },
+            abi::Header {
+                name: "x-request-id".into(),
+                value: "chatcmpl-0123456789abcdef01234567".into(),
+            },
         ],
         body: serde_json::to_vec(&body).unwrap(),
         request_id: "chatcmpl-0123456789abcdef01234567".into(),
@@ -138,7 +172,11 @@ async fn main() {
     }
     println!("The OnRequest call alone (instantiate, copy in, run, read back):");
     summary("module call", direct);
-    client.wasm().remove(added.modules[0].uuid().unwrap()).await.unwrap();
+    client
+        .wasm()
+        .remove(added.modules[0].uuid().unwrap())
+        .await
+        .unwrap();
 
     gw.shutdown().await.unwrap();
     fleet.shutdown().await;

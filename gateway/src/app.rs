@@ -24,6 +24,8 @@ pub struct AppState {
     pub workers: Arc<WorkerService>,
     pub http: WorkerHttp,
     pub parsers: Arc<Parsers>,
+    /// WASM middleware modules; `None` without `--enable-wasm`.
+    pub wasm: Option<Arc<crate::wasm::WasmService>>,
     pub tokenizers: Arc<crate::tokenizers::TokenizerService>,
     pub proxy: Arc<Proxy>,
     pub metrics: Arc<Metrics>,
@@ -59,6 +61,8 @@ pub enum StartError {
     },
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Wasm(#[from] crate::wasm::WasmError),
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -89,6 +93,12 @@ impl Gateway {
         for url in &config.worker_urls {
             workers.add_startup_worker(url)?;
         }
+        let wasm = if config.enable_wasm {
+            let limits = crate::wasm::Limits::default();
+            Some(crate::wasm::WasmService::start(store.clone(), limits).await?)
+        } else {
+            None
+        };
         let metrics = Arc::new(Metrics::new()?);
         let proxy = Arc::new(Proxy::new(
             Policy::new(config.policy, CacheAwareConfig::default()),
@@ -105,6 +115,7 @@ impl Gateway {
             workers,
             http,
             parsers: Arc::new(Parsers::new()),
+            wasm,
             tokenizers,
             proxy,
             metrics,

@@ -45,6 +45,13 @@ pub struct GatewayConfig {
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     pub max_parse_body_bytes: usize,
 
+    /// Run WASM middleware modules on the serving routes and enable `/wasm` (otherwise 503).
+    #[arg(long)]
+    pub enable_wasm: bool,
+    /// Largest WASM module accepted by `POST /wasm` (upload or file), in bytes.
+    #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
+    pub max_wasm_upload_bytes: usize,
+
     /// Health probe timeout.
     #[arg(long, default_value_t = 5)]
     pub health_check_timeout_secs: u64,

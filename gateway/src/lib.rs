@@ -16,6 +16,7 @@ pub mod routes;
 pub mod store;
 pub mod tokenizers;
 pub mod upstream;
+pub mod wasm;
 pub mod workers;
 
 pub use app::{Gateway, StartError};

@@ -4,6 +4,7 @@
 // Helpers outside `#[test]` functions panic on purpose, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -12,6 +13,7 @@ use smg_sdk::{
     Client, Error, JobState, Method, RouteKind, WorkerEvent, WorkerSpec, WorkerStatus,
     WorkerUpdateRequest,
 };
+use tokio::sync::Notify;
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -809,14 +811,14 @@ async fn watch_yields_added_changed_removed() {
         list(&[worker(a, "pending"), worker(b, "ready")]),
     )
     .await;
-    // Unchanged poll: no events.
+    // Unchanged poll: only the end-of-poll marker.
     mount_list_once(
         &server,
         200,
         list(&[worker(a, "pending"), worker(b, "ready")]),
     )
     .await;
-    // A failed poll: one error, then the watch goes on.
+    // A failed poll: one error (and no marker), then the watch goes on.
     mount_list_once(
         &server,
         500,
@@ -842,15 +844,23 @@ async fn watch_yields_added_changed_removed() {
     let events: Vec<_> = tokio::time::timeout(
         Duration::from_secs(10),
         c.watch_workers(Duration::from_millis(10))
-            .take(6)
+            .take(9)
             .collect::<Vec<_>>(),
     )
     .await
-    .expect("watch should produce six items quickly");
+    .expect("watch should produce nine items quickly");
 
     let mut it = events.into_iter();
     assert!(matches!(it.next(), Some(Ok(WorkerEvent::Added(w))) if w.id == a));
     assert!(matches!(it.next(), Some(Ok(WorkerEvent::Added(w))) if w.id == b));
+    assert!(matches!(
+        it.next(),
+        Some(Ok(WorkerEvent::Synced { total: 2 }))
+    ));
+    assert!(matches!(
+        it.next(),
+        Some(Ok(WorkerEvent::Synced { total: 2 }))
+    ));
     match it.next() {
         Some(Err(e)) => assert_eq!(e.status(), Some(500)),
         other => panic!("expected an error item, got {other:?}"),
@@ -865,11 +875,136 @@ async fn watch_yields_added_changed_removed() {
     }
     assert!(matches!(it.next(), Some(Ok(WorkerEvent::Added(w))) if w.id == c_id));
     match it.next() {
-        Some(Ok(ev @ WorkerEvent::Removed(_))) => assert_eq!(ev.id(), b),
+        Some(Ok(ev @ WorkerEvent::Removed(_))) => assert_eq!(ev.id(), Some(b)),
         other => panic!("expected Removed, got {other:?}"),
     }
-    // Single-flight and no pile-up: only the polls needed for six items were made.
+    match it.next() {
+        Some(Ok(ev @ WorkerEvent::Synced { total: 2 })) => {
+            assert!(ev.is_synced());
+            assert_eq!(ev.id(), None);
+            assert!(ev.worker().is_none());
+        }
+        other => panic!("expected Synced, got {other:?}"),
+    }
+    // Single-flight and no pile-up: only the polls needed for nine items were made.
     assert_eq!(count(&server).await, 4);
+}
+
+#[tokio::test]
+async fn watch_syncs_an_empty_fleet() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/workers"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list(&[])))
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let mut stream = Box::pin(c.workers().watch(Duration::from_millis(10)));
+    for _ in 0..2 {
+        let item = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("a marker per poll");
+        assert!(
+            matches!(item, Some(Ok(WorkerEvent::Synced { total: 0 }))),
+            "{item:?}"
+        );
+    }
+}
+
+/// Next item within `secs`, or a panic naming `what`.
+async fn next_within<S>(stream: &mut S, secs: u64, what: &str) -> smg_sdk::Result<WorkerEvent>
+where
+    S: futures::Stream<Item = smg_sdk::Result<WorkerEvent>> + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(secs), stream.next())
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+        .expect("the watch never ends")
+}
+
+#[tokio::test]
+async fn watch_with_refresh_polls_on_demand() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/workers"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(list(&[worker(WID, "ready")]))
+                .set_delay(Duration::from_millis(200)),
+        )
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let refresh = Arc::new(Notify::new());
+    // An hour between polls: anything after the first one comes from the refresh handle.
+    let mut stream = Box::pin(
+        c.workers()
+            .watch_with_refresh(Duration::from_secs(3600), refresh.clone()),
+    );
+    assert!(matches!(
+        next_within(&mut stream, 5, "the first poll").await,
+        Ok(WorkerEvent::Added(_))
+    ));
+    assert!(matches!(
+        next_within(&mut stream, 5, "the first marker").await,
+        Ok(WorkerEvent::Synced { total: 1 })
+    ));
+    assert_eq!(count(&server).await, 1);
+
+    // Woken while waiting: polls now.
+    refresh.notify_one();
+    assert!(matches!(
+        next_within(&mut stream, 5, "the refreshed poll").await,
+        Ok(WorkerEvent::Synced { total: 1 })
+    ));
+    assert_eq!(count(&server).await, 2);
+
+    // Woken while a poll is in flight: that poll is followed by another one at once.
+    let next = tokio::spawn(async move {
+        let first = next_within(&mut stream, 5, "the in-flight poll").await;
+        let second = next_within(&mut stream, 5, "the kept refresh").await;
+        (first, second)
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    refresh.notify_one(); // starts the third poll (200 ms in flight)
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    refresh.notify_one(); // kept until the third poll is done
+    let (first, second) = next.await.unwrap();
+    assert!(matches!(first, Ok(WorkerEvent::Synced { total: 1 })));
+    assert!(matches!(second, Ok(WorkerEvent::Synced { total: 1 })));
+    assert_eq!(count(&server).await, 4);
+}
+
+#[tokio::test]
+async fn watch_refresh_cuts_a_failure_backoff_short() {
+    let server = MockServer::start().await;
+    mount_list_once(
+        &server,
+        500,
+        json!({"error": "boom", "code": "INTERNAL_SERVER_ERROR"}),
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/workers"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list(&[])))
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let refresh = Arc::new(Notify::new());
+    let mut stream = Box::pin(
+        c.workers()
+            .watch_with_refresh(Duration::from_secs(3600), refresh.clone()),
+    );
+    assert!(
+        next_within(&mut stream, 5, "the failed poll")
+            .await
+            .is_err()
+    );
+    refresh.notify_one();
+    assert!(matches!(
+        next_within(&mut stream, 5, "the poll after the refresh").await,
+        Ok(WorkerEvent::Synced { total: 0 })
+    ));
 }
 
 #[tokio::test]

@@ -103,6 +103,14 @@ fn control_plane_routes() -> Vec<(Method, String, Option<Value>)> {
     ]
 }
 
+/// The router's fallback answer: the route does not exist in this build.
+fn is_fallback_404(status: u16, body: &Value) -> bool {
+    status == 404
+        && body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("No route for"))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Expect {
     Allowed,
@@ -311,7 +319,7 @@ async fn every_control_plane_route_times_every_credential() {
         .await;
         let status = probe.status().as_u16();
         let probe_body: Value = probe.json().await.unwrap_or(Value::Null);
-        if (status == 404 && probe_body["error"]["code"] == "NOT_FOUND") || status == 405 {
+        if is_fallback_404(status, &probe_body) || status == 405 {
             skipped.push(format!("{method} {path}"));
             continue;
         }
@@ -331,7 +339,7 @@ async fn every_control_plane_route_times_every_credential() {
                     let status = resp.status().as_u16();
                     let text = resp.text().await.unwrap();
                     assert!(
-                        !matches!(status, 401 | 403 | 503),
+                        !matches!(status, 401 | 403) && !text.contains("JWKS_UNAVAILABLE"),
                         "{what}: expected to pass auth, got {status} {text}"
                     );
                     for s in &secrets {
@@ -1048,7 +1056,7 @@ async fn serving_route(gw: &GatewayProcess) -> (String, Value) {
         let r = send(&gw.url, &Method::POST, path, &Cred::None, Some(&body)).await;
         let status = r.status().as_u16();
         let parsed: Value = r.json().await.unwrap_or(Value::Null);
-        if !(status == 404 && parsed["error"]["code"] == "NOT_FOUND") {
+        if !is_fallback_404(status, &parsed) {
             return (path.to_string(), body);
         }
     }

@@ -11,12 +11,16 @@ use std::time::{Duration, SystemTime};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use smg_sdk::{
-    GetLoadsResponse, ModelCard, ModelList, ReadinessResponse, WorkerEvent, WorkerInfo, WorkerLoad,
-    WorkerSpec, WorkerStatus, WorkerType, WorkerUpdateRequest,
+    AddTokenizerRequest, GetLoadsResponse, JobState, ModelCard, ModelList, ReadinessResponse,
+    TokenizerInfo, WasmModule, WorkerEvent, WorkerInfo, WorkerLoad, WorkerSpec, WorkerStatus,
+    WorkerType, WorkerUpdateRequest,
 };
 
-use crate::event::{Action, ActionOutcome, Effect, Event, Source, SourceError, Stamped};
+use crate::event::{
+    Action, ActionOutcome, Effect, Event, Source, SourceError, Stamped, WasmState, Whoami,
+};
 use crate::series::{DEFAULT_CAPACITY, Series};
+use crate::traffic::{self, Rate, TrafficSample};
 
 /// How long a success message stays.
 pub const MESSAGE_TTL: Duration = Duration::from_secs(5);
@@ -34,6 +38,20 @@ pub enum View {
     Detail,
     /// Models and how many workers serve them.
     Models,
+    /// Registered tokenizers and their load status.
+    Tokenizers,
+    /// WASM middleware modules and their executions.
+    Modules,
+}
+
+impl View {
+    /// Views with a table the `/` filter applies to.
+    pub fn filterable(self) -> bool {
+        matches!(
+            self,
+            Self::Workers | Self::Models | Self::Tokenizers | Self::Modules
+        )
+    }
 }
 
 /// Columns of the worker table (also the sort keys).
@@ -51,6 +69,8 @@ pub enum Column {
     Runtime,
     /// Health status.
     Status,
+    /// Circuit breaker state (`closed`, `open`, `half_open`).
+    Breaker,
     /// Running requests (engine).
     Running,
     /// Waiting requests (engine).
@@ -61,6 +81,10 @@ pub enum Column {
     HitRate,
     /// Generated tokens per second.
     GenTps,
+    /// Requests per second through the gateway (its Prometheus counters).
+    ReqRate,
+    /// Share of failed requests through the gateway (5xx, `error`, `stream_error`).
+    ErrRate,
     /// Gateway-side in-flight requests (`WorkerInfo.load`).
     Load,
     /// Routing priority.
@@ -69,18 +93,21 @@ pub enum Column {
 
 impl Column {
     /// Every column, in table order (`s` cycles in this order).
-    pub const ALL: [Column; 13] = [
+    pub const ALL: [Column; 16] = [
         Self::Id,
         Self::Url,
         Self::Model,
         Self::Type,
         Self::Runtime,
         Self::Status,
+        Self::Breaker,
         Self::Running,
         Self::Waiting,
         Self::TokenUsage,
         Self::HitRate,
         Self::GenTps,
+        Self::ReqRate,
+        Self::ErrRate,
         Self::Load,
         Self::Priority,
     ];
@@ -94,11 +121,14 @@ impl Column {
             Self::Type => "TYPE",
             Self::Runtime => "RUNTIME",
             Self::Status => "STATUS",
+            Self::Breaker => "BREAKER",
             Self::Running => "RUN",
             Self::Waiting => "WAIT",
             Self::TokenUsage => "TOKEN USAGE",
             Self::HitRate => "HIT%",
             Self::GenTps => "GEN TOK/S",
+            Self::ReqRate => "REQ/S",
+            Self::ErrRate => "ERR%",
             Self::Load => "LOAD",
             Self::Priority => "PRIO",
         }
@@ -113,11 +143,14 @@ impl Column {
             Self::Type => 'T',
             Self::Runtime => 'R',
             Self::Status => 'A',
+            Self::Breaker => 'B',
             Self::Running => 'N',
             Self::Waiting => 'W',
             Self::TokenUsage => 'K',
             Self::HitRate => 'H',
             Self::GenTps => 'O',
+            Self::ReqRate => 'Q',
+            Self::ErrRate => 'E',
             Self::Load => 'L',
             Self::Priority => 'P',
         }
@@ -132,6 +165,8 @@ impl Column {
                 | Self::TokenUsage
                 | Self::HitRate
                 | Self::GenTps
+                | Self::ReqRate
+                | Self::ErrRate
                 | Self::Load
                 | Self::Priority
         )
@@ -143,8 +178,17 @@ impl Column {
 
     fn from_name(name: &str) -> Option<Self> {
         let name = name.to_ascii_lowercase();
-        Self::ALL.into_iter().find(|col| {
-            col.header().to_ascii_lowercase() == name || format!("{col:?}").to_lowercase() == name
+        let alias = match name.as_str() {
+            "req" | "rps" => Some(Self::ReqRate),
+            "err" | "errors" => Some(Self::ErrRate),
+            "cb" | "circuit" => Some(Self::Breaker),
+            _ => None,
+        };
+        alias.or_else(|| {
+            Self::ALL.into_iter().find(|col| {
+                col.header().to_ascii_lowercase() == name
+                    || format!("{col:?}").to_lowercase() == name
+            })
         })
     }
 }
@@ -255,6 +299,10 @@ pub struct FleetSeries {
     pub hit_rate: Series,
     /// Mean token usage over reporting workers.
     pub token_usage: Series,
+    /// Requests per second through the gateway (one sample per metrics scrape).
+    pub req_rate: Series,
+    /// Share of failed requests through the gateway (a gap when there were none).
+    pub err_rate: Series,
 }
 
 impl FleetSeries {
@@ -267,6 +315,8 @@ impl FleetSeries {
             gen_tps: Series::new(cap),
             hit_rate: Series::new(cap),
             token_usage: Series::new(cap),
+            req_rate: Series::new(cap),
+            err_rate: Series::new(cap),
         }
     }
 }
@@ -278,6 +328,50 @@ pub struct WorkerSeries {
     pub load: Series,
     /// Cache hit rate.
     pub hit_rate: Series,
+}
+
+/// Traffic through the gateway, from its Prometheus counters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Traffic {
+    /// The last successful scrape (the base of the next rate).
+    pub last: Option<Stamped<TrafficSample>>,
+    /// Rates by worker URL between the last two successful scrapes (a worker without an
+    /// entry had no requests).
+    pub workers: HashMap<String, Rate>,
+    /// The fleet's rate over the same window; `None` until two scrapes succeeded.
+    pub fleet: Option<Rate>,
+}
+
+impl Traffic {
+    /// The rate of the worker at `url`: zero when it had no requests in the window, `None`
+    /// before the first rate.
+    pub fn for_worker(&self, url: &str) -> Option<Rate> {
+        self.fleet?;
+        Some(self.workers.get(url).copied().unwrap_or(Rate {
+            req_per_sec: 0.0,
+            err_rate: None,
+        }))
+    }
+}
+
+/// Who the dashboard acts as, from `/admin/whoami`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Identity {
+    /// Not known yet (or `/admin/whoami` could not be reached).
+    #[default]
+    Unknown,
+    /// `/admin/whoami` named the principal: see [`App::principal`].
+    Known,
+    /// The gateway answered 404: no such endpoint (e.g. upstream SMG). The role is unknown,
+    /// so actions stay enabled.
+    NoEndpoint,
+    /// The token was refused (401/403): actions are disabled.
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The error text.
+        message: String,
+    },
 }
 
 /// Add-worker or edit-worker form.
@@ -298,6 +392,8 @@ pub struct Form {
 pub enum FormKind {
     /// `POST /workers`.
     AddWorker,
+    /// `POST /v1/tokenizers`.
+    AddTokenizer,
     /// `PATCH /workers/{id}`; the current values, to send only what changed.
     EditWorker {
         /// Worker id.
@@ -346,6 +442,24 @@ impl Form {
         }
     }
 
+    /// The add-tokenizer form.
+    pub fn add_tokenizer() -> Self {
+        Self {
+            kind: FormKind::AddTokenizer,
+            fields: vec![
+                Field::new("Name", "", "unique; smgctl tokenize --model NAME"),
+                Field::new(
+                    "Source",
+                    "",
+                    "dir or tokenizer.json on the gateway, or HF id",
+                ),
+                Field::new("Template", "", "optional chat template file on the gateway"),
+            ],
+            focus: 0,
+            error: None,
+        }
+    }
+
     /// The edit form for `worker`.
     pub fn edit_worker(worker: &WorkerInfo) -> Self {
         Self {
@@ -372,6 +486,7 @@ impl Form {
     pub fn title(&self) -> String {
         match &self.kind {
             FormKind::AddWorker => "Add worker".to_string(),
+            FormKind::AddTokenizer => "Add tokenizer".to_string(),
             FormKind::EditWorker { id, .. } => {
                 format!("Edit worker {}", crate::format::short_id(id))
             }
@@ -416,6 +531,27 @@ impl Form {
                         .map_err(|_| format!("priority '{prio}' is not a whole number"))?;
                 }
                 Ok(Action::CreateWorker(Box::new(spec)))
+            }
+            FormKind::AddTokenizer => {
+                let name = self.value(0);
+                if name.is_empty() {
+                    return Err("name is required".into());
+                }
+                if name.chars().any(char::is_whitespace) {
+                    return Err(format!("name '{name}' must not contain spaces"));
+                }
+                let source = self.value(1);
+                if source.is_empty() {
+                    return Err(
+                        "source is required (a path on the gateway host or a HF model id)".into(),
+                    );
+                }
+                let mut req = AddTokenizerRequest::new(name, source);
+                let template = self.value(2);
+                if !template.is_empty() {
+                    req = req.with_chat_template(template);
+                }
+                Ok(Action::AddTokenizer(req))
             }
             FormKind::EditWorker { id, priority, cost } => {
                 let mut update = WorkerUpdateRequest::default();
@@ -515,9 +651,29 @@ pub struct ModelRow {
     pub owned_by: Option<String>,
 }
 
+/// One row of the Modules view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModuleRow<'a> {
+    /// The module.
+    pub module: &'a WasmModule,
+    /// Executions per second since the previous poll (from its own counters), once known.
+    pub exec_rate: Option<f64>,
+}
+
 /// `:` commands, for completion.
-pub const COMMANDS: [&str; 10] = [
-    "overview", "workers", "models", "help", "quit", "refresh", "add", "flush", "filter", "sort",
+pub const COMMANDS: [&str; 12] = [
+    "overview",
+    "workers",
+    "models",
+    "tokenizers",
+    "modules",
+    "help",
+    "quit",
+    "refresh",
+    "add",
+    "flush",
+    "filter",
+    "sort",
 ];
 
 /// The whole dashboard state.
@@ -538,8 +694,20 @@ pub struct App {
     pub readiness: Option<ReadinessResponse>,
     /// Last `/v1/models` answer.
     pub models: Option<ModelList>,
+    /// Last `/v1/tokenizers` answer (`None` before the first).
+    pub tokenizers: Option<Vec<TokenizerInfo>>,
+    /// Last `/wasm` answer (`None` before the first).
+    pub wasm: Option<WasmState>,
+    /// The `/wasm` answer before the last one, and when it came (for executions per second).
+    pub wasm_prev: Option<Stamped<WasmState>>,
+    /// When the last `/wasm` answer came.
+    pub wasm_at: Option<SystemTime>,
+    /// Traffic through the gateway (its Prometheus counters).
+    pub traffic: Traffic,
+    /// The gateway's Prometheus URL (shown when it is unavailable).
+    pub metrics_url: Option<String>,
     /// Freshness of each source, indexed by [`Source`].
-    pub sources: [SourceState; 4],
+    pub sources: [SourceState; 8],
     /// Fleet history.
     pub fleet: FleetSeries,
     /// Per-worker history by worker URL.
@@ -556,6 +724,10 @@ pub struct App {
     pub selected: usize,
     /// Selected row of the models table.
     pub model_selected: usize,
+    /// Selected row of the tokenizers table.
+    pub tokenizer_selected: usize,
+    /// Selected row of the modules table.
+    pub module_selected: usize,
     /// Sort order of the worker table.
     pub sort: Sort,
     /// Filter text (workers: id/url/model/status substring; models: id substring).
@@ -567,6 +739,8 @@ pub struct App {
     /// `(principal, role)` from `/admin/whoami`, once known. A known non-admin role disables
     /// the actions.
     pub principal: Option<(String, String)>,
+    /// What `/admin/whoami` said when it did not name a principal.
+    pub identity: Identity,
     /// First visible row of the worker table (kept by the renderer, like `TableState`).
     pub scroll: Cell<usize>,
     /// Visible rows of the worker table at the last draw (for PgUp/PgDn).
@@ -589,6 +763,12 @@ impl App {
             metrics: HashMap::new(),
             readiness: None,
             models: None,
+            tokenizers: None,
+            wasm: None,
+            wasm_prev: None,
+            wasm_at: None,
+            traffic: Traffic::default(),
+            metrics_url: None,
             sources: Default::default(),
             fleet: FleetSeries::with_capacity(history),
             worker_series: HashMap::new(),
@@ -598,6 +778,8 @@ impl App {
             order: Vec::new(),
             selected: 0,
             model_selected: 0,
+            tokenizer_selected: 0,
+            module_selected: 0,
             sort: Sort {
                 column: Column::Url,
                 descending: false,
@@ -606,6 +788,7 @@ impl App {
             mode: Mode::Normal,
             flash: None,
             principal: None,
+            identity: Identity::Unknown,
             scroll: Cell::new(0),
             page: Cell::new(20),
         }
@@ -637,19 +820,136 @@ impl App {
         self.metrics.get(&worker.spec.url)
     }
 
-    /// True unless the role is known and is not `admin`.
+    /// True unless the role is known and is not `admin`, or the token was refused.
     pub fn actions_allowed(&self) -> bool {
-        self.principal
-            .as_ref()
-            .is_none_or(|(_, role)| role.eq_ignore_ascii_case("admin"))
+        !matches!(self.identity, Identity::Refused { .. })
+            && self
+                .principal
+                .as_ref()
+                .is_none_or(|(_, role)| role.eq_ignore_ascii_case("admin"))
     }
 
-    /// Sources currently failing, in display order.
+    /// Why actions are disabled, if they are.
+    pub fn actions_blocked_reason(&self) -> Option<String> {
+        if let Identity::Refused { status, .. } = &self.identity {
+            return Some(format!(
+                "actions are disabled: the gateway refused the token ({status} on /admin/whoami)"
+            ));
+        }
+        match &self.principal {
+            Some((who, role)) if !role.eq_ignore_ascii_case("admin") => {
+                Some(format!("actions need the admin role ({who} is '{role}')"))
+            }
+            _ => None,
+        }
+    }
+
+    /// Core sources ([`Source::CORE`]) currently failing, in display order: what the red
+    /// banner shows.
     pub fn failing_sources(&self) -> Vec<(Source, &SourceError)> {
-        Source::ALL
+        Source::CORE
             .into_iter()
             .filter_map(|s| self.source(s).failing().map(|e| (s, e)))
             .collect()
+    }
+
+    /// True when the metrics scrape is failing or has never succeeded (the REQ/S and ERR%
+    /// columns then show `n/a`).
+    pub fn metrics_unavailable(&self) -> bool {
+        let st = self.source(Source::Metrics);
+        st.failing().is_some() || (st.last_success.is_none() && st.last_error.is_some())
+    }
+
+    /// Rate of `worker` through the gateway, when known and the scrape is healthy.
+    pub fn traffic_for(&self, worker: &WorkerInfo) -> Option<Rate> {
+        if self.metrics_unavailable() {
+            return None;
+        }
+        self.traffic.for_worker(&worker.spec.url)
+    }
+
+    /// Tokenizers matching the filter (name, id, source, status), in registration order.
+    pub fn tokenizer_rows(&self) -> Vec<&TokenizerInfo> {
+        let needle = self.filter.to_lowercase();
+        self.tokenizers
+            .iter()
+            .flatten()
+            .filter(|t| {
+                needle.is_empty()
+                    || [t.name.as_str(), t.id.as_str(), t.source.as_str()]
+                        .iter()
+                        .any(|f| f.to_lowercase().contains(&needle))
+                    || tokenizer_status(t).0.contains(&needle)
+            })
+            .collect()
+    }
+
+    /// The selected tokenizer.
+    pub fn selected_tokenizer(&self) -> Option<&TokenizerInfo> {
+        self.tokenizer_rows().get(self.tokenizer_selected).copied()
+    }
+
+    /// Modules matching the filter (name, uuid, path), oldest first, with their execution
+    /// rates.
+    pub fn module_rows(&self) -> Vec<ModuleRow<'_>> {
+        let Some(WasmState::Enabled(list)) = &self.wasm else {
+            return Vec::new();
+        };
+        let needle = self.filter.to_lowercase();
+        let prev = match &self.wasm_prev {
+            Some(Stamped {
+                at,
+                value: WasmState::Enabled(prev),
+            }) => self
+                .wasm_at
+                .and_then(|now| now.duration_since(*at).ok())
+                .filter(|d| !d.is_zero())
+                .map(|d| (prev, d)),
+            _ => None,
+        };
+        list.modules
+            .iter()
+            .filter(|m| {
+                needle.is_empty()
+                    || [
+                        m.module_meta.name.as_str(),
+                        m.module_uuid.as_str(),
+                        m.module_meta.file_path.as_str(),
+                    ]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(&needle))
+            })
+            .map(|m| ModuleRow {
+                module: m,
+                exec_rate: prev.and_then(|(prev, d)| {
+                    let before = prev
+                        .modules
+                        .iter()
+                        .find(|p| p.module_uuid == m.module_uuid)
+                        .map_or(0, module_executions);
+                    let now = module_executions(m);
+                    Some(now.checked_sub(before)? as f64 / d.as_secs_f64())
+                }),
+            })
+            .collect()
+    }
+
+    /// Gateway-wide WASM executions per second since the previous poll.
+    pub fn wasm_exec_rate(&self) -> Option<f64> {
+        let (Some(WasmState::Enabled(now)), Some(prev), Some(at)) =
+            (&self.wasm, &self.wasm_prev, self.wasm_at)
+        else {
+            return None;
+        };
+        let WasmState::Enabled(before) = &prev.value else {
+            return None;
+        };
+        let d = at.duration_since(prev.at).ok().filter(|d| !d.is_zero())?;
+        let runs = now
+            .metrics
+            .total_executions
+            .checked_sub(before.metrics.total_executions)?;
+        Some(runs as f64 / d.as_secs_f64())
     }
 
     /// True when some source cannot reach the gateway at all.
@@ -763,6 +1063,91 @@ impl App {
     /// Apply one event.
     pub fn update(&mut self, event: Event) -> Effect {
         match event {
+            Event::Tokenizers(p) => {
+                match p.value {
+                    Ok(list) => {
+                        self.tokenizers = Some(list);
+                        self.source_mut(Source::Tokenizers).last_success = Some(p.at);
+                    }
+                    Err(e) => {
+                        self.source_mut(Source::Tokenizers).last_error = Some(Stamped::new(p.at, e))
+                    }
+                }
+                self.clamp_tables();
+                Effect::Redraw
+            }
+            Event::Wasm(p) => {
+                match p.value {
+                    Ok(state) => {
+                        if let (Some(old), Some(at)) = (self.wasm.take(), self.wasm_at) {
+                            self.wasm_prev = Some(Stamped::new(at, old));
+                        }
+                        self.wasm = Some(state);
+                        self.wasm_at = Some(p.at);
+                        self.source_mut(Source::Wasm).last_success = Some(p.at);
+                    }
+                    Err(e) => {
+                        self.source_mut(Source::Wasm).last_error = Some(Stamped::new(p.at, e))
+                    }
+                }
+                self.clamp_tables();
+                Effect::Redraw
+            }
+            Event::Whoami(p) => {
+                match p.value {
+                    Ok(Whoami::Principal(who)) => {
+                        let name = who.name.clone().filter(|n| !n.is_empty() && *n != who.id);
+                        let label = match name {
+                            Some(name) => format!("{} [{}]", name, who.id),
+                            None => who.id.clone(),
+                        };
+                        self.principal = Some((label, who.role.to_string()));
+                        self.identity = Identity::Known;
+                        self.source_mut(Source::Whoami).last_success = Some(p.at);
+                    }
+                    Ok(Whoami::NoEndpoint) => {
+                        self.principal = None;
+                        self.identity = Identity::NoEndpoint;
+                        self.source_mut(Source::Whoami).last_success = Some(p.at);
+                    }
+                    Ok(Whoami::Refused { status, message }) => {
+                        self.principal = None;
+                        self.identity = Identity::Refused {
+                            status,
+                            message: message.clone(),
+                        };
+                        self.source_mut(Source::Whoami).last_error = Some(Stamped::new(
+                            p.at,
+                            SourceError {
+                                message,
+                                unreachable: false,
+                            },
+                        ));
+                    }
+                    // Unreachable or another error: keep what was known.
+                    Err(e) => {
+                        self.source_mut(Source::Whoami).last_error = Some(Stamped::new(p.at, e))
+                    }
+                }
+                Effect::Redraw
+            }
+            Event::Metrics(p) => {
+                match p.value {
+                    Ok(sample) => {
+                        self.apply_traffic(Stamped::new(p.at, sample));
+                        self.source_mut(Source::Metrics).last_success = Some(p.at);
+                    }
+                    Err(e) => {
+                        self.fleet.req_rate.push(None);
+                        self.fleet.err_rate.push(None);
+                        self.source_mut(Source::Metrics).last_error = Some(Stamped::new(p.at, e));
+                    }
+                }
+                if matches!(self.sort.column, Column::ReqRate | Column::ErrRate) {
+                    self.refresh_order();
+                }
+                Effect::Redraw
+            }
             Event::Workers(p) => {
                 match p.value {
                     Ok(events) => {
@@ -858,7 +1243,29 @@ impl App {
                     self.worker_series.remove(&w.spec.url);
                 }
             }
+            // The pollers end each batch with it; nothing to apply.
+            WorkerEvent::Synced { .. } => {}
         }
+    }
+
+    fn apply_traffic(&mut self, sample: Stamped<TrafficSample>) {
+        let rates = self.traffic.last.as_ref().and_then(|prev| {
+            let elapsed = sample.at.duration_since(prev.at).ok()?;
+            traffic::rates(&prev.value, &sample.value, elapsed)
+        });
+        match rates {
+            Some((workers, fleet)) => {
+                self.fleet.req_rate.push(Some(fleet.req_per_sec));
+                self.fleet.err_rate.push(fleet.err_rate);
+                self.traffic.workers = workers;
+                self.traffic.fleet = Some(fleet);
+            }
+            None if self.traffic.last.is_some() => {
+                // Two scrapes stamped the same instant: keep the previous rates.
+            }
+            None => {}
+        }
+        self.traffic.last = Some(sample);
     }
 
     fn apply_loads(&mut self, resp: GetLoadsResponse) {
@@ -917,15 +1324,15 @@ impl App {
     pub fn refresh_order(&mut self) {
         let selected_id = self.order.get(self.selected).cloned();
         let needle = self.filter.to_lowercase();
-        let mut rows: Vec<(&WorkerInfo, Option<&WorkerMetrics>)> = self
+        let mut rows: Vec<SortRow<'_>> = self
             .workers
             .values()
             .filter(|w| needle.is_empty() || worker_matches(w, &needle))
-            .map(|w| (w, self.metrics.get(&w.spec.url)))
+            .map(|w| (w, self.metrics.get(&w.spec.url), self.traffic_for(w)))
             .collect();
         let sort = self.sort;
         rows.sort_by(|a, b| compare(a, b, sort).then_with(|| a.0.id.cmp(&b.0.id)));
-        self.order = rows.into_iter().map(|(w, _)| w.id.clone()).collect();
+        self.order = rows.into_iter().map(|(w, _, _)| w.id.clone()).collect();
         if let Some(pos) = selected_id.and_then(|id| self.order.iter().position(|o| *o == id)) {
             self.selected = pos;
         }
@@ -935,6 +1342,20 @@ impl App {
     fn clamp_models(&mut self) {
         let n = self.model_rows().len();
         self.model_selected = self.model_selected.min(n.saturating_sub(1));
+    }
+
+    fn clamp_tables(&mut self) {
+        let n = self.tokenizer_rows().len();
+        self.tokenizer_selected = self.tokenizer_selected.min(n.saturating_sub(1));
+        let n = self.module_rows().len();
+        self.module_selected = self.module_selected.min(n.saturating_sub(1));
+    }
+
+    /// After the filter changed: back to the top of every table.
+    fn filter_changed(&mut self) {
+        self.refresh_order();
+        self.clamp_models();
+        self.clamp_tables();
     }
 
     /// Handle a key press.
@@ -953,7 +1374,7 @@ impl App {
             Mode::Help => {
                 if !matches!(
                     key.code,
-                    KeyCode::Esc | KeyCode::Char('?' | 'q' | '4') | KeyCode::Enter
+                    KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter
                 ) {
                     self.mode = Mode::Help;
                     return Effect::None;
@@ -981,7 +1402,7 @@ impl App {
         let page = self.page.get().max(1);
         match key.code {
             KeyCode::Char('q') if !ctrl => Effect::Quit,
-            KeyCode::Char('?' | '4') => {
+            KeyCode::Char('?') => {
                 self.mode = Mode::Help;
                 Effect::Redraw
             }
@@ -990,7 +1411,7 @@ impl App {
                 Effect::Redraw
             }
             KeyCode::Char('/') => {
-                if !matches!(self.view, View::Workers | View::Models) {
+                if !self.view.filterable() {
                     self.view = View::Workers;
                 }
                 self.mode = Mode::Filter;
@@ -999,16 +1420,17 @@ impl App {
             KeyCode::Char('1') => self.show(View::Overview),
             KeyCode::Char('2') => self.show(View::Workers),
             KeyCode::Char('3') => self.show(View::Models),
+            KeyCode::Char('4') => self.show(View::Tokenizers),
+            KeyCode::Char('5') => self.show(View::Modules),
             KeyCode::Char('r') if !ctrl => {
                 self.set_flash("refreshing…", false);
                 Effect::Refresh
             }
             KeyCode::Esc => match self.view {
                 View::Detail => self.show(View::Workers),
-                View::Workers | View::Models if !self.filter.is_empty() => {
+                v if v.filterable() && !self.filter.is_empty() => {
                     self.filter.clear();
-                    self.refresh_order();
-                    self.clamp_models();
+                    self.filter_changed();
                     Effect::Redraw
                 }
                 View::Models => self.show(View::Workers),
@@ -1054,10 +1476,7 @@ impl App {
                 self.refresh_order();
                 Effect::Redraw
             }
-            KeyCode::Char('a') if !ctrl => self.guard_action(|app| {
-                app.mode = Mode::Form(Box::new(Form::add_worker()));
-                Effect::Redraw
-            }),
+            KeyCode::Char('a') if !ctrl => self.add_in_view(),
             KeyCode::Char('e') if !ctrl => self.guard_action(|app| match app.target_worker() {
                 Some(w) => {
                     app.mode = Mode::Form(Box::new(Form::edit_worker(w)));
@@ -1065,6 +1484,7 @@ impl App {
                 }
                 None => app.no_target(),
             }),
+            KeyCode::Char('d') if self.view == View::Tokenizers => self.delete_tokenizer(),
             KeyCode::Char('d') => self.guard_action(|app| match app.target_worker() {
                 Some(w) => {
                     let details = worker_lines(w);
@@ -1118,6 +1538,8 @@ impl App {
         let (cur, len) = match self.view {
             View::Models => (self.model_selected, self.model_rows().len()),
             View::Workers => (self.selected, self.order.len()),
+            View::Tokenizers => (self.tokenizer_selected, self.tokenizer_rows().len()),
+            View::Modules => (self.module_selected, self.module_rows().len()),
             _ => return Effect::None,
         };
         if len == 0 {
@@ -1133,9 +1555,52 @@ impl App {
         }
         match self.view {
             View::Models => self.model_selected = next,
+            View::Tokenizers => self.tokenizer_selected = next,
+            View::Modules => self.module_selected = next,
             _ => self.selected = next,
         }
         Effect::Redraw
+    }
+
+    /// `a`: what "add" means in the current view.
+    fn add_in_view(&mut self) -> Effect {
+        match self.view {
+            View::Tokenizers => self.guard_action(|app| {
+                app.mode = Mode::Form(Box::new(Form::add_tokenizer()));
+                Effect::Redraw
+            }),
+            View::Modules => {
+                self.set_flash(
+                    "modules are registered with smgctl wasm add (a file on the gateway host)",
+                    false,
+                );
+                Effect::Redraw
+            }
+            _ => self.guard_action(|app| {
+                app.mode = Mode::Form(Box::new(Form::add_worker()));
+                Effect::Redraw
+            }),
+        }
+    }
+
+    fn delete_tokenizer(&mut self) -> Effect {
+        self.guard_action(|app| match app.selected_tokenizer() {
+            Some(t) => {
+                let details = tokenizer_lines(t);
+                app.mode = Mode::Confirm(Box::new(Confirm {
+                    action: Action::DeleteTokenizer {
+                        name: t.name.clone(),
+                    },
+                    details,
+                    back: None,
+                }));
+                Effect::Redraw
+            }
+            None => {
+                app.set_flash("no tokenizer selected", true);
+                Effect::Redraw
+            }
+        })
     }
 
     /// The worker an edit/delete applies to: the detail view's, else the selected row.
@@ -1153,15 +1618,12 @@ impl App {
     }
 
     fn guard_action(&mut self, f: impl FnOnce(&mut Self) -> Effect) -> Effect {
-        if self.actions_allowed() {
-            f(self)
-        } else {
-            let role = self.principal.as_ref().map_or("", |(_, r)| r.as_str());
-            self.set_flash(
-                format!("actions need the admin role (you are '{role}')"),
-                true,
-            );
-            Effect::Redraw
+        match self.actions_blocked_reason() {
+            None => f(self),
+            Some(reason) => {
+                self.set_flash(reason, true);
+                Effect::Redraw
+            }
         }
     }
 
@@ -1188,14 +1650,15 @@ impl App {
                 self.mode = Mode::Filter;
                 self.selected = 0;
                 self.model_selected = 0;
+                self.tokenizer_selected = 0;
+                self.module_selected = 0;
             }
             _ => {
                 self.mode = Mode::Filter;
                 return Effect::None;
             }
         }
-        self.refresh_order();
-        self.clamp_models();
+        self.filter_changed();
         Effect::Redraw
     }
 
@@ -1238,22 +1701,20 @@ impl App {
             "overview" | "o" | "1" => self.show(View::Overview),
             "workers" | "w" | "2" => self.show(View::Workers),
             "models" | "m" | "3" => self.show(View::Models),
+            "tokenizers" | "tokenizer" | "tok" | "t" | "4" => self.show(View::Tokenizers),
+            "modules" | "module" | "wasm" | "5" => self.show(View::Modules),
             "help" | "h" | "?" => {
                 self.mode = Mode::Help;
                 Effect::Redraw
             }
             "refresh" | "r" => Effect::Refresh,
-            "add" => self.guard_action(|app| {
-                app.mode = Mode::Form(Box::new(Form::add_worker()));
-                Effect::Redraw
-            }),
+            "add" => self.add_in_view(),
             "flush" => self.key_normal(KeyEvent::from(KeyCode::Char('F')), false),
             "filter" => {
                 self.filter = arg.to_string();
                 self.selected = 0;
-                self.refresh_order();
-                self.clamp_models();
-                if self.view != View::Models {
+                self.filter_changed();
+                if !self.view.filterable() {
                     self.view = View::Workers;
                 }
                 Effect::Redraw
@@ -1328,6 +1789,37 @@ pub fn complete(prefix: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// `(status word, reason)` of a tokenizer: `loaded`, `pending`, `loading`, `failed`.
+pub fn tokenizer_status(t: &TokenizerInfo) -> (&'static str, Option<&str>) {
+    let reason = t.message.as_deref().filter(|m| !m.is_empty());
+    match t.status {
+        None | Some(JobState::Completed) => ("loaded", None),
+        Some(JobState::Pending) => ("pending", reason),
+        Some(JobState::Processing) => ("loading", reason),
+        Some(JobState::Failed) => ("failed", reason),
+    }
+}
+
+fn tokenizer_lines(t: &TokenizerInfo) -> Vec<String> {
+    let (status, reason) = tokenizer_status(t);
+    let mut lines = vec![
+        format!("name    {}   (id {})", t.name, t.id),
+        format!("source  {}", t.source),
+        format!("status  {status}   vocab {}", t.vocab_size),
+    ];
+    if let Some(reason) = reason {
+        lines.push(format!("reason  {reason}"));
+    }
+    lines
+}
+
+/// Times a module ran: its own counter when the gateway reports one, else `access_count`.
+pub fn module_executions(m: &WasmModule) -> u64 {
+    m.metrics
+        .as_ref()
+        .map_or(m.module_meta.access_count, |x| x.total_executions)
+}
+
 fn worker_lines(w: &WorkerInfo) -> Vec<String> {
     vec![
         format!("id     {}", w.id),
@@ -1362,11 +1854,21 @@ fn status_rank(s: Option<WorkerStatus>) -> u8 {
     }
 }
 
-fn compare(
-    a: &(&WorkerInfo, Option<&WorkerMetrics>),
-    b: &(&WorkerInfo, Option<&WorkerMetrics>),
-    sort: Sort,
-) -> Ordering {
+/// Open breakers first when sorting by breaker ascending.
+fn breaker_rank(b: Option<&str>) -> u8 {
+    match b {
+        Some("open") => 0,
+        Some("half_open") => 1,
+        Some("closed") => 2,
+        Some(_) => 3,
+        None => 4,
+    }
+}
+
+/// A row being sorted: the worker, its engine metrics and its traffic.
+type SortRow<'a> = (&'a WorkerInfo, Option<&'a WorkerMetrics>, Option<Rate>);
+
+fn compare(a: &SortRow<'_>, b: &SortRow<'_>, sort: Sort) -> Ordering {
     let dir = |o: Ordering| if sort.descending { o.reverse() } else { o };
     // Missing metrics sort last in both directions.
     let opt = |x: Option<f64>, y: Option<f64>| match (x, y) {
@@ -1375,9 +1877,7 @@ fn compare(
         (None, Some(_)) => Ordering::Greater,
         (None, None) => Ordering::Equal,
     };
-    let m = |p: &(&WorkerInfo, Option<&WorkerMetrics>), f: fn(&WorkerMetrics) -> Option<f64>| {
-        p.1.and_then(f)
-    };
+    let m = |p: &SortRow<'_>, f: fn(&WorkerMetrics) -> Option<f64>| p.1.and_then(f);
     let (wa, wb) = (a.0, b.0);
     match sort.column {
         Column::Id => dir(wa.id.cmp(&wb.id)),
@@ -1397,6 +1897,10 @@ fn compare(
             .to_string()
             .cmp(&wb.spec.runtime_type.to_string())),
         Column::Status => dir(status_rank(wa.status).cmp(&status_rank(wb.status))),
+        Column::Breaker => dir(breaker_rank(wa.circuit_breaker.as_deref())
+            .cmp(&breaker_rank(wb.circuit_breaker.as_deref()))),
+        Column::ReqRate => opt(a.2.map(|r| r.req_per_sec), b.2.map(|r| r.req_per_sec)),
+        Column::ErrRate => opt(a.2.and_then(|r| r.err_rate), b.2.and_then(|r| r.err_rate)),
         Column::Running => opt(
             m(a, |m| m.running.map(|v| v as f64)),
             m(b, |m| m.running.map(|v| v as f64)),

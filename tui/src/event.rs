@@ -6,13 +6,16 @@ use std::time::SystemTime;
 
 use crossterm::event::KeyEvent;
 use smg_sdk::{
-    GetLoadsResponse, ModelList, ReadinessResponse, WorkerEvent, WorkerSpec, WorkerUpdateRequest,
+    AddTokenizerRequest, GetLoadsResponse, ModelList, Principal, ReadinessResponse, TokenizerInfo,
+    WasmModuleList, WorkerEvent, WorkerSpec, WorkerUpdateRequest,
 };
 
-/// One of the gateway endpoints the dashboard polls.
+use crate::traffic::TrafficSample;
+
+/// One of the endpoints the dashboard polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Source {
-    /// `GET /workers` (diffed into worker events).
+    /// `GET /workers` (the SDK's worker watch).
     Workers,
     /// `GET /get_loads`.
     Loads,
@@ -20,11 +23,32 @@ pub enum Source {
     Readiness,
     /// `GET /v1/models`.
     Models,
+    /// `GET /v1/tokenizers`.
+    Tokenizers,
+    /// `GET /wasm`.
+    Wasm,
+    /// `GET /admin/whoami`.
+    Whoami,
+    /// The gateway's Prometheus endpoint (`--metrics-url`), a separate listener.
+    Metrics,
 }
 
 impl Source {
     /// Every source, in display order.
-    pub const ALL: [Source; 4] = [Self::Workers, Self::Loads, Self::Readiness, Self::Models];
+    pub const ALL: [Source; 8] = [
+        Self::Workers,
+        Self::Loads,
+        Self::Readiness,
+        Self::Models,
+        Self::Tokenizers,
+        Self::Wasm,
+        Self::Whoami,
+        Self::Metrics,
+    ];
+
+    /// The sources whose failure means the gateway is in trouble: they raise the red banner
+    /// (and decide the exit code of `--once`). The others show their errors in their own view.
+    pub const CORE: [Source; 4] = [Self::Workers, Self::Loads, Self::Readiness, Self::Models];
 
     /// The route polled.
     pub fn route(self) -> &'static str {
@@ -33,7 +57,16 @@ impl Source {
             Self::Loads => "/get_loads",
             Self::Readiness => "/readiness",
             Self::Models => "/v1/models",
+            Self::Tokenizers => "/v1/tokenizers",
+            Self::Wasm => "/wasm",
+            Self::Whoami => "/admin/whoami",
+            Self::Metrics => "/metrics",
         }
+    }
+
+    /// True for the [`CORE`](Self::CORE) sources.
+    pub fn is_core(self) -> bool {
+        Self::CORE.contains(&self)
     }
 
     pub(crate) fn index(self) -> usize {
@@ -106,6 +139,14 @@ pub enum Event {
     Readiness(Polled<ReadinessResponse>),
     /// One poll of `/v1/models`.
     Models(Polled<ModelList>),
+    /// One poll of `/v1/tokenizers` (failed loads carry their reason in `message`).
+    Tokenizers(Polled<Vec<TokenizerInfo>>),
+    /// One poll of `/wasm`.
+    Wasm(Polled<WasmState>),
+    /// One poll of `/admin/whoami`.
+    Whoami(Polled<Whoami>),
+    /// One scrape of the gateway's Prometheus endpoint.
+    Metrics(Polled<TrafficSample>),
     /// A mutation finished.
     ActionDone(Stamped<ActionOutcome>),
     /// A key press.
@@ -114,6 +155,32 @@ pub enum Event {
     Tick(SystemTime),
     /// The terminal was resized.
     Resize,
+}
+
+/// What `GET /wasm` said.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WasmState {
+    /// The modules and the gateway-wide execution counters.
+    Enabled(WasmModuleList),
+    /// `503`: the gateway runs without `--enable-wasm`.
+    Disabled,
+}
+
+/// What `GET /admin/whoami` said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Whoami {
+    /// The caller, with its role.
+    Principal(Principal),
+    /// `404`: the gateway has no such endpoint (e.g. upstream SMG); the role is unknown, so
+    /// actions stay enabled.
+    NoEndpoint,
+    /// `401`/`403`: the token was refused.
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The SDK error text.
+        message: String,
+    },
 }
 
 /// What the runtime should do after an update.
@@ -150,6 +217,13 @@ pub enum Action {
     },
     /// `POST /flush_cache`.
     FlushCache,
+    /// `POST /v1/tokenizers` (loads in the background).
+    AddTokenizer(AddTokenizerRequest),
+    /// `DELETE /v1/tokenizers/{name}`.
+    DeleteTokenizer {
+        /// Tokenizer name (or id).
+        name: String,
+    },
 }
 
 impl Action {
@@ -180,6 +254,20 @@ impl Action {
             }
             Self::DeleteWorker { id } => format!("smgctl workers delete {id} --yes"),
             Self::FlushCache => "smgctl cache flush".to_string(),
+            Self::AddTokenizer(req) => {
+                let mut cmd = format!(
+                    "smgctl tokenizers add {} {}",
+                    shell_quote(&req.name),
+                    shell_quote(&req.source)
+                );
+                if let Some(path) = &req.chat_template_path {
+                    cmd.push_str(&format!(" --chat-template {}", shell_quote(path)));
+                }
+                cmd
+            }
+            Self::DeleteTokenizer { name } => {
+                format!("smgctl tokenizers delete {} --yes", shell_quote(name))
+            }
         }
     }
 
@@ -190,6 +278,8 @@ impl Action {
             Self::UpdateWorker { .. } => "Edit worker",
             Self::DeleteWorker { .. } => "Delete worker",
             Self::FlushCache => "Flush all caches",
+            Self::AddTokenizer(_) => "Add tokenizer",
+            Self::DeleteTokenizer { .. } => "Delete tokenizer",
         }
     }
 }
@@ -264,6 +354,19 @@ mod tests {
             }
             .smgctl(),
             "smgctl workers update w --priority 10 --label 'zone=us east'"
+        );
+        let add = AddTokenizerRequest::new("llama3", "/models/llama 3")
+            .with_chat_template("/t/chat.jinja");
+        assert_eq!(
+            Action::AddTokenizer(add).smgctl(),
+            "smgctl tokenizers add llama3 '/models/llama 3' --chat-template /t/chat.jinja"
+        );
+        assert_eq!(
+            Action::DeleteTokenizer {
+                name: "llama3".into()
+            }
+            .smgctl(),
+            "smgctl tokenizers delete llama3 --yes"
         );
     }
 }

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use smg_sdk::{
-    GetLoadsResponse, JobState, JobStatus, ModelCard, ModelList, ModelObject, ReadinessResponse,
-    RuntimeType, SchedulerLoadSnapshot, WorkerEvent, WorkerInfo, WorkerLoad, WorkerLoadResponse,
-    WorkerSpec, WorkerStatus, WorkerType,
+    GetLoadsResponse, JobState, JobStatus, MiddlewareAttachPoint, ModelCard, ModelList,
+    ModelObject, Principal, ReadinessResponse, Role, RuntimeType, SchedulerLoadSnapshot,
+    TokenizerInfo, WasmMetrics, WasmModule, WasmModuleList, WasmModuleMeta, WorkerEvent,
+    WorkerInfo, WorkerLoad, WorkerLoadResponse, WorkerSpec, WorkerStatus, WorkerType,
 };
 
 use crate::app::App;
-use crate::event::{Event, Stamped};
+use crate::event::{Event, Stamped, WasmState, Whoami};
+use crate::traffic::{Counts, TrafficSample};
 
 /// The fixtures' epoch: 2025-06-15T15:06:40Z.
 pub const T0_SECS: u64 = 1_750_000_000;
@@ -94,7 +96,14 @@ pub fn worker(i: usize) -> WorkerInfo {
         is_healthy: status == WorkerStatus::Ready,
         status: Some(status),
         load: i % 7,
-        circuit_breaker: Some("closed".into()),
+        circuit_breaker: Some(
+            match i % 19 {
+                4 => "open",
+                11 => "half_open",
+                _ => "closed",
+            }
+            .into(),
+        ),
         job_status,
     }
 }
@@ -159,6 +168,150 @@ pub fn models() -> ModelList {
     }
 }
 
+/// The gateway's request counters for a fleet of `n` at poll `tick`: worker `i` serves
+/// `(i % 9) * 2 + tick % 5` requests per second; every seventh worker fails some of them in
+/// bursts; every eleventh worker has had no traffic at all.
+pub fn traffic(n: usize, tick: usize) -> TrafficSample {
+    let mut sample = TrafficSample::default();
+    for i in (0..n).filter(|i| i % 11 != 10) {
+        let mut counts = Counts {
+            total: 1000.0,
+            errors: 0.0,
+        };
+        for k in 0..tick {
+            let requests = (((i % 9) * 2 + k % 5) * STEP as usize) as f64;
+            counts.total += requests;
+            if i % 7 == 2 {
+                counts.errors += (requests * (k % 4) as f64 / 20.0).floor();
+            }
+        }
+        sample.workers.insert(worker(i).spec.url.clone(), counts);
+    }
+    sample
+}
+
+/// Three tokenizers: one loaded, one loading, one failed with its reason.
+pub fn tokenizers() -> Vec<TokenizerInfo> {
+    let t = |i: u32, name: &str, source: &str, vocab: usize, status: JobState, msg: &str| {
+        TokenizerInfo {
+            id: format!("01990d3e-0000-7000-8000-0000000{i:05}"),
+            name: name.into(),
+            source: source.into(),
+            vocab_size: vocab,
+            chat_template: vocab > 0,
+            status: Some(status),
+            message: (!msg.is_empty()).then(|| msg.to_string()),
+        }
+    };
+    vec![
+        t(
+            1,
+            "llama3",
+            "meta-llama/Llama-3.1-8B-Instruct",
+            128_256,
+            JobState::Completed,
+            "Tokenizer 'llama3' is loaded and ready",
+        ),
+        t(
+            2,
+            "qwen",
+            "/models/qwen2.5/tokenizer.json",
+            0,
+            JobState::Processing,
+            "fetching from the Hugging Face Hub",
+        ),
+        t(
+            3,
+            "broken",
+            "/models/missing",
+            0,
+            JobState::Failed,
+            "no tokenizer.json or tokenizer_config.json in /models/missing",
+        ),
+    ]
+}
+
+/// Registered WASM modules and the gateway-wide counters at poll `tick`.
+pub fn wasm(tick: usize) -> WasmModuleList {
+    let at = |secs: i64| utc(T0_SECS as i64 + secs);
+    let module =
+        |i: u64, name: &str, points: &[MiddlewareAttachPoint], runs: u64, failed: u64| WasmModule {
+            module_uuid: format!("01990d3f-77aa-7c01-8e3b-00000000000{i}"),
+            module_meta: WasmModuleMeta {
+                name: name.into(),
+                file_path: format!("/etc/smg/wasm/{name}.wasm"),
+                sha256_hash: format!("{:064x}", i * 0x1234_5678_9abc),
+                size_bytes: 65_536 + i * 4096,
+                created_at: at(-3600),
+                last_accessed_at: at(tick as i64 * STEP as i64 - 1),
+                access_count: runs,
+                attach_points: points.iter().copied().map(Into::into).collect(),
+            },
+            metrics: Some(WasmMetrics {
+                total_executions: runs,
+                successful_executions: runs - failed,
+                failed_executions: failed,
+                total_execution_time_ms: runs * 2,
+                max_execution_time_ms: if runs > 0 { 8 + i } else { 0 },
+                average_execution_time_ms: (runs > 0).then_some(2.0),
+            }),
+        };
+    let tick = tick as u64;
+    let modules = vec![
+        module(
+            1,
+            "auth-header",
+            &[MiddlewareAttachPoint::OnRequest],
+            400 + 20 * tick,
+            0,
+        ),
+        module(
+            2,
+            "redact-pii",
+            &[
+                MiddlewareAttachPoint::OnRequest,
+                MiddlewareAttachPoint::OnResponse,
+            ],
+            380 + 18 * tick,
+            3 + tick / 10,
+        ),
+        module(3, "error-page", &[MiddlewareAttachPoint::OnError], 0, 0),
+    ];
+    let sum = |f: fn(&WasmMetrics) -> u64| {
+        modules
+            .iter()
+            .filter_map(|m| m.metrics.as_ref())
+            .map(f)
+            .sum::<u64>()
+    };
+    let total = sum(|m| m.total_executions);
+    WasmModuleList {
+        metrics: WasmMetrics {
+            total_executions: total,
+            successful_executions: sum(|m| m.successful_executions),
+            failed_executions: sum(|m| m.failed_executions),
+            total_execution_time_ms: sum(|m| m.total_execution_time_ms),
+            max_execution_time_ms: 10,
+            average_execution_time_ms: (total > 0).then_some(2.0),
+        },
+        modules,
+    }
+}
+
+fn utc(secs: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+/// The admin principal of the fixtures.
+pub fn principal() -> Principal {
+    Principal {
+        id: "ops".into(),
+        name: Some("Ops team".into()),
+        role: Role::Admin,
+        auth_method: "api_key:ops".into(),
+    }
+}
+
 /// An app that has seen `n` workers and `ticks` polls of every source, `STEP` seconds apart;
 /// `now` is 3 s after the last poll.
 pub fn app(n: usize, ticks: usize) -> App {
@@ -197,11 +350,22 @@ pub fn app(n: usize, ticks: usize) -> App {
             }),
         )));
         app.update(Event::Models(Stamped::new(last, Ok(models()))));
+        app.update(Event::Metrics(Stamped::new(last, Ok(traffic(n, tick)))));
+        app.update(Event::Tokenizers(Stamped::new(last, Ok(tokenizers()))));
+        app.update(Event::Wasm(Stamped::new(
+            last,
+            Ok(WasmState::Enabled(wasm(tick))),
+        )));
         if tick + 1 < ticks {
             app.update(Event::Workers(Stamped::new(last, Ok(Vec::new()))));
         }
     }
     app.update(Event::Workers(Stamped::new(last, Ok(Vec::new()))));
+    app.update(Event::Whoami(Stamped::new(
+        last,
+        Ok(Whoami::Principal(principal())),
+    )));
+    app.metrics_url = Some("http://smg.example:29000/metrics".into());
     app.now = last + Duration::from_secs(3);
     app
 }

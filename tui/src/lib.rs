@@ -1,7 +1,9 @@
 //! `smg-tui`: a live terminal dashboard for the Shepherd Model Gateway, k9s-style.
 //!
-//! - Background tasks poll `/workers` (diffed into worker events), `/get_loads`,
-//!   `/readiness` and `/v1/models` ([`sources`]).
+//! - Background tasks poll the gateway ([`sources`]): `/workers` through the SDK's worker
+//!   watch, `/get_loads`, `/readiness`, `/v1/models`, `/v1/tokenizers`, `/wasm`,
+//!   `/admin/whoami`, and its Prometheus endpoint for requests/s and error rates
+//!   ([`traffic`]).
 //! - A plain [`App`](app::App) state is updated by a pure [`App::update`](app::App::update)
 //!   that returns an [`Effect`](event::Effect) for the runtime.
 //! - Views are pure render functions of that state ([`ui`]); the clock is part of the state, so
@@ -22,6 +24,7 @@ pub mod format;
 mod runtime;
 pub mod series;
 pub mod sources;
+pub mod traffic;
 pub mod ui;
 
 use std::time::Duration;
@@ -41,6 +44,9 @@ pub struct DashOptions {
     pub height: u16,
     /// The gateway URL as shown in the header and the error banner.
     pub url_label: String,
+    /// The gateway's Prometheus endpoint (requests/s and error rates per worker); `None`: the
+    /// gateway's host, port 29000, path `/metrics`.
+    pub metrics_url: Option<String>,
 }
 
 impl Default for DashOptions {
@@ -51,6 +57,7 @@ impl Default for DashOptions {
             width: 160,
             height: 48,
             url_label: smg_sdk::config::DEFAULT_URL.to_string(),
+            metrics_url: None,
         }
     }
 }
@@ -60,15 +67,25 @@ impl Default for DashOptions {
 /// With `options.once`, gather one snapshot of each source (5 s deadline each), print the
 /// Overview and Workers views as plain text (`width`×`height` each, separated by a blank
 /// line) to stdout and return; the result is an error, after printing, when the gateway was
-/// unreachable. Interactively, the terminal is restored on every exit path, panics included.
+/// unreachable (an unreachable metrics endpoint only shows `metrics unavailable`).
+/// Interactively, the terminal is restored on every exit path, panics included.
+///
+/// Fails before starting when `options.metrics_url` is not a valid http(s) URL.
 pub async fn run(client: smg_sdk::Client, options: DashOptions) -> color_eyre::Result<()> {
+    use color_eyre::eyre::WrapErr;
     let options = DashOptions {
         interval: options.interval.max(Duration::from_millis(200)),
         ..options
     };
+    let metrics_url = options
+        .metrics_url
+        .clone()
+        .unwrap_or_else(|| sources::default_metrics_url(&client));
+    let metrics = sources::metrics_client(&metrics_url, options.interval)
+        .wrap_err_with(|| format!("invalid --metrics-url '{metrics_url}'"))?;
     if options.once {
-        runtime::run_once(client, options).await
+        runtime::run_once(client, metrics, options).await
     } else {
-        runtime::run_interactive(client, options).await
+        runtime::run_interactive(client, metrics, options).await
     }
 }

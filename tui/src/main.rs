@@ -27,6 +27,10 @@ struct Args {
     /// Config file (default: $XDG_CONFIG_HOME/smgctl/config.toml).
     #[arg(long, env = "SMGCTL_CONFIG")]
     config: Option<PathBuf>,
+    /// The gateway's Prometheus endpoint, for requests/s and error rates per worker
+    /// [default: the gateway's host, port 29000, /metrics].
+    #[arg(long, env = "SMG_METRICS_URL", value_name = "URL")]
+    metrics_url: Option<String>,
     /// Poll interval (e.g. 2s, 500ms).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     interval: Duration,
@@ -68,6 +72,7 @@ async fn run(args: Args) -> color_eyre::Result<()> {
         width: args.width.max(40),
         height: args.height.max(10),
         url_label: conn.url,
+        metrics_url: args.metrics_url.filter(|u| !u.trim().is_empty()),
     };
     smg_tui::run(client, options).await
 }

@@ -32,6 +32,7 @@ impl Drop for RestoreGuard {
 
 pub(crate) async fn run_interactive(
     client: Client,
+    metrics: Client,
     options: DashOptions,
 ) -> color_eyre::Result<()> {
     if !std::io::stdout().is_terminal() {
@@ -49,17 +50,19 @@ pub(crate) async fn run_interactive(
         }
     };
     let _guard = RestoreGuard;
-    event_loop(terminal, client, options).await
+    event_loop(terminal, client, metrics, options).await
 }
 
 async fn event_loop(
     mut terminal: DefaultTerminal,
     client: Client,
+    metrics: Client,
     options: DashOptions,
 ) -> color_eyre::Result<()> {
     let mut app = App::new(options.url_label.clone(), SystemTime::now());
     app.view = View::Overview;
-    let (pollers, mut rx) = sources::spawn(&client, options.interval);
+    app.metrics_url = Some(metrics.base_url().to_string());
+    let (pollers, mut rx) = sources::spawn(&client, &metrics, options.interval);
     let (action_tx, mut action_rx) = mpsc::channel::<Stamped<ActionOutcome>>(16);
     let mut keys = EventStream::new();
     let mut signals = Signals::new();
@@ -94,6 +97,10 @@ async fn event_loop(
             Ok(()) = rx.loads.changed() => rx.loads.borrow_and_update().clone(),
             Ok(()) = rx.readiness.changed() => rx.readiness.borrow_and_update().clone(),
             Ok(()) = rx.models.changed() => rx.models.borrow_and_update().clone(),
+            Ok(()) = rx.tokenizers.changed() => rx.tokenizers.borrow_and_update().clone(),
+            Ok(()) = rx.wasm.changed() => rx.wasm.borrow_and_update().clone(),
+            Ok(()) = rx.whoami.changed() => rx.whoami.borrow_and_update().clone(),
+            Ok(()) = rx.metrics.changed() => rx.metrics.borrow_and_update().clone(),
             Some(done) = action_rx.recv() => Some(Event::ActionDone(done)),
             () = signals.recv() => break,
             () = tokio::time::sleep_until(deadline) => {
@@ -231,14 +238,30 @@ pub async fn run_action(client: &Client, action: Action) -> Result<String, Strin
                 Ok(r.message)
             }
         }
+        Action::AddTokenizer(req) => client.tokenizers().add(&req).await.map_err(err).map(|a| {
+            format!(
+                "tokenizer {} queued for loading from {} (id {})",
+                req.name,
+                req.source,
+                format::short_id(&a.id)
+            )
+        }),
+        Action::DeleteTokenizer { name } => client
+            .tokenizers()
+            .delete(&name)
+            .await
+            .map_err(err)
+            .map(|d| d.message),
     }
 }
 
 /// `--once`: one snapshot of each source, then the Overview and Workers views as text.
-/// Returns the text and whether the gateway was unreachable.
-pub async fn once_text(client: &Client, options: &DashOptions) -> (String, bool) {
+/// Returns the text and whether the gateway was unreachable (judged by the core sources
+/// only: an unreachable metrics endpoint or a disabled WASM runtime does not count).
+pub async fn once_text(client: &Client, metrics: &Client, options: &DashOptions) -> (String, bool) {
     let mut app = App::new(options.url_label.clone(), SystemTime::now());
-    for event in sources::gather_once(client, ONCE_TIMEOUT).await {
+    app.metrics_url = Some(metrics.base_url().to_string());
+    for event in sources::gather_once(client, metrics, ONCE_TIMEOUT).await {
         app.update(event);
     }
     app.now = SystemTime::now();
@@ -246,7 +269,7 @@ pub async fn once_text(client: &Client, options: &DashOptions) -> (String, bool)
     let failing = app.failing_sources().len();
     (
         text,
-        app.unreachable() || failing == crate::event::Source::ALL.len(),
+        app.unreachable() || failing == crate::event::Source::CORE.len(),
     )
 }
 
@@ -258,8 +281,12 @@ pub fn once_frames(app: &App, width: u16, height: u16) -> String {
     out
 }
 
-pub(crate) async fn run_once(client: Client, options: DashOptions) -> color_eyre::Result<()> {
-    let (text, unreachable) = once_text(&client, &options).await;
+pub(crate) async fn run_once(
+    client: Client,
+    metrics: Client,
+    options: DashOptions,
+) -> color_eyre::Result<()> {
+    let (text, unreachable) = once_text(&client, &metrics, &options).await;
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;

@@ -4,25 +4,33 @@
 //! four intervals after consecutive failures), can be woken early by its [`Notify`] (the `r`
 //! key), and stamps every result with the wall-clock time.
 //!
-//! - `/get_loads`, `/readiness` and `/v1/models` are snapshots: they go through `watch`
-//!   channels, so a slow UI only ever sees the newest one (older ones are dropped).
-//! - `/workers` is diffed into [`WorkerEvent`]s, which cannot be dropped; they go through a
-//!   bounded `mpsc` channel, and a full channel pauses the poller (backpressure) instead of
-//!   growing memory.
+//! - `/workers` is the SDK's worker watch ([`smg_sdk::Workers::watch_with_refresh`]): its
+//!   changes are batched up to each poll's [`WorkerEvent::Synced`] marker and sent through a
+//!   bounded `mpsc` channel (they cannot be dropped; a full channel pauses the watch instead of
+//!   growing memory).
+//! - Every other source is a snapshot: `/get_loads`, `/readiness`, `/v1/models`,
+//!   `/v1/tokenizers`, `/wasm`, `/admin/whoami` (every 15 intervals, 10–60 s) and the gateway's
+//!   Prometheus endpoint. Snapshots go through `watch` channels, so a slow UI only ever sees
+//!   the newest one.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use smg_sdk::{Client, ModelList, WorkerEvent, WorkerInfo};
+use futures::StreamExt;
+use smg_sdk::{
+    ApiRequest, Client, JobState, Method, ModelList, RouteKind, TokenizerInfo, WorkerEvent,
+};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::event::{Event, Polled, Source, SourceError, Stamped};
+use crate::event::{Event, Polled, Source, SourceError, Stamped, WasmState, Whoami};
+use crate::traffic::TrafficSample;
 
 /// Capacity of the worker-event channel (in poll batches).
 const WORKER_CHANNEL: usize = 16;
+/// Port of the gateway's Prometheus listener unless `--metrics-url` says otherwise.
+pub const DEFAULT_METRICS_PORT: u16 = 29000;
 
 /// The running pollers. Dropping this stops them.
 #[derive(Debug)]
@@ -52,7 +60,7 @@ impl Drop for Pollers {
 /// The receiving ends, for the UI loop.
 #[derive(Debug)]
 pub struct Receivers {
-    /// Worker diff batches (`Event::Workers`).
+    /// Worker change batches (`Event::Workers`).
     pub workers: mpsc::Receiver<Event>,
     /// Newest `Event::Loads`.
     pub loads: watch::Receiver<Option<Event>>,
@@ -60,6 +68,14 @@ pub struct Receivers {
     pub readiness: watch::Receiver<Option<Event>>,
     /// Newest `Event::Models`.
     pub models: watch::Receiver<Option<Event>>,
+    /// Newest `Event::Tokenizers`.
+    pub tokenizers: watch::Receiver<Option<Event>>,
+    /// Newest `Event::Wasm`.
+    pub wasm: watch::Receiver<Option<Event>>,
+    /// Newest `Event::Whoami`.
+    pub whoami: watch::Receiver<Option<Event>>,
+    /// Newest `Event::Metrics`.
+    pub metrics: watch::Receiver<Option<Event>>,
 }
 
 /// How long one poll may take before it counts as a failure: three intervals, within 5–30 s.
@@ -69,8 +85,36 @@ pub fn poll_timeout(interval: Duration) -> Duration {
         .clamp(Duration::from_secs(5), Duration::from_secs(30))
 }
 
-/// Start one poller per source.
-pub fn spawn(client: &Client, interval: Duration) -> (Pollers, Receivers) {
+/// How often `/admin/whoami` is asked: fifteen intervals, within 10–60 s (and on `r`).
+pub fn whoami_interval(interval: Duration) -> Duration {
+    interval
+        .saturating_mul(15)
+        .clamp(Duration::from_secs(10), Duration::from_secs(60))
+}
+
+/// The gateway's Prometheus URL by default: the gateway's host, port 29000, `/metrics`.
+pub fn default_metrics_url(client: &Client) -> String {
+    let mut url = client.base_url().clone();
+    // The metrics listener speaks plain HTTP.
+    let _ = url.set_scheme("http");
+    let _ = url.set_port(Some(DEFAULT_METRICS_PORT));
+    url.set_path("/metrics");
+    url.to_string()
+}
+
+/// A client for the Prometheus endpoint at `url`: no retries, short timeouts, no credentials.
+pub fn metrics_client(url: &str, interval: Duration) -> smg_sdk::Result<Client> {
+    Client::builder(url)
+        .user_agent(format!("smg-tui/{}", env!("CARGO_PKG_VERSION")))
+        .max_retries(0)
+        .connect_timeout(Duration::from_secs(2))
+        .request_timeout(poll_timeout(interval))
+        .build()
+}
+
+/// Start one poller per source; `metrics` is the client of the gateway's Prometheus endpoint
+/// ([`metrics_client`]).
+pub fn spawn(client: &Client, metrics: &Client, interval: Duration) -> (Pollers, Receivers) {
     let timeout = poll_timeout(interval);
     let mut handles = Vec::new();
     let mut refresh = Vec::new();
@@ -86,35 +130,73 @@ pub fn spawn(client: &Client, interval: Duration) -> (Pollers, Receivers) {
     )));
     refresh.push(notify);
 
-    let mut snapshot = |poll: PollFn| {
+    let mut snapshot = |every: Duration, poll: PollFn| {
         let (tx, rx) = watch::channel(None);
         let notify = Arc::new(Notify::new());
-        handles.push(tokio::spawn(snapshot_task(
-            poll,
-            interval,
-            notify.clone(),
-            tx,
-        )));
+        handles.push(tokio::spawn(snapshot_task(poll, every, notify.clone(), tx)));
         refresh.push(notify);
         rx
     };
     let c = client.clone();
-    let loads = snapshot(Box::new(move || {
-        let c = c.clone();
-        Box::pin(async move { Event::Loads(fetch(Source::Loads, timeout, c.get_loads()).await) })
-    }));
+    let loads = snapshot(
+        interval,
+        Box::new(move || {
+            let c = c.clone();
+            Box::pin(
+                async move { Event::Loads(fetch(Source::Loads, timeout, c.get_loads()).await) },
+            )
+        }),
+    );
     let c = client.clone();
-    let readiness = snapshot(Box::new(move || {
-        let c = c.clone();
-        Box::pin(
-            async move { Event::Readiness(fetch(Source::Readiness, timeout, c.readiness()).await) },
-        )
-    }));
+    let readiness = snapshot(
+        interval,
+        Box::new(move || {
+            let c = c.clone();
+            Box::pin(async move {
+                Event::Readiness(fetch(Source::Readiness, timeout, c.readiness()).await)
+            })
+        }),
+    );
     let c = client.clone();
-    let models = snapshot(Box::new(move || {
-        let c = c.clone();
-        Box::pin(async move { Event::Models(fetch_models(&c, timeout).await) })
-    }));
+    let models = snapshot(
+        interval,
+        Box::new(move || {
+            let c = c.clone();
+            Box::pin(async move { Event::Models(fetch_models(&c, timeout).await) })
+        }),
+    );
+    let c = client.clone();
+    let tokenizers = snapshot(
+        interval,
+        Box::new(move || {
+            let c = c.clone();
+            Box::pin(async move { Event::Tokenizers(fetch_tokenizers(&c, timeout).await) })
+        }),
+    );
+    let c = client.clone();
+    let wasm = snapshot(
+        interval,
+        Box::new(move || {
+            let c = c.clone();
+            Box::pin(async move { Event::Wasm(fetch_wasm(&c, timeout).await) })
+        }),
+    );
+    let c = client.clone();
+    let whoami = snapshot(
+        whoami_interval(interval),
+        Box::new(move || {
+            let c = c.clone();
+            Box::pin(async move { Event::Whoami(fetch_whoami(&c, timeout).await) })
+        }),
+    );
+    let m = metrics.clone();
+    let metrics = snapshot(
+        interval,
+        Box::new(move || {
+            let m = m.clone();
+            Box::pin(async move { Event::Metrics(fetch_metrics(&m, timeout).await) })
+        }),
+    );
 
     (
         Pollers { handles, refresh },
@@ -123,6 +205,10 @@ pub fn spawn(client: &Client, interval: Duration) -> (Pollers, Receivers) {
             loads,
             readiness,
             models,
+            tokenizers,
+            wasm,
+            whoami,
+            metrics,
         },
     )
 }
@@ -161,11 +247,93 @@ pub async fn fetch_models(client: &Client, timeout: Duration) -> Polled<ModelLis
     polled
 }
 
+/// Most failed tokenizers whose reason is looked up with `…/status` per poll.
+const MAX_STATUS_LOOKUPS: usize = 8;
+
+/// `/v1/tokenizers`; a failed load listed without its reason gets it from `…/status`.
+pub async fn fetch_tokenizers(client: &Client, timeout: Duration) -> Polled<Vec<TokenizerInfo>> {
+    let fut = async {
+        let api = client.tokenizers();
+        let mut list = api.list().await?.tokenizers;
+        let lookups = list
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.status == Some(JobState::Failed) && t.message.is_none())
+            .take(MAX_STATUS_LOOKUPS)
+            .map(|(i, t)| {
+                let id = t.id.clone();
+                async move { (i, api.status(&id).await) }
+            })
+            .collect::<Vec<_>>();
+        for (i, status) in futures::future::join_all(lookups).await {
+            if let (Ok(status), Some(t)) = (status, list.get_mut(i)) {
+                t.message = Some(status.message);
+            }
+        }
+        Ok(list)
+    };
+    fetch(Source::Tokenizers, timeout, fut).await
+}
+
+/// `/wasm`, where `503` means the gateway runs without `--enable-wasm`.
+pub async fn fetch_wasm(client: &Client, timeout: Duration) -> Polled<WasmState> {
+    let fut = async {
+        match client.wasm().list().await {
+            Ok(list) => Ok(WasmState::Enabled(list)),
+            Err(e) if e.status() == Some(503) => Ok(WasmState::Disabled),
+            Err(e) => Err(e),
+        }
+    };
+    fetch(Source::Wasm, timeout, fut).await
+}
+
+/// `/admin/whoami`: `404` means no such endpoint, `401`/`403` a refused token.
+pub async fn fetch_whoami(client: &Client, timeout: Duration) -> Polled<Whoami> {
+    let fut = async {
+        match client.whoami().await {
+            Ok(p) => Ok(Whoami::Principal(p)),
+            Err(e) => match e.status() {
+                Some(404) => Ok(Whoami::NoEndpoint),
+                Some(status @ (401 | 403)) => Ok(Whoami::Refused {
+                    status,
+                    message: e.to_string(),
+                }),
+                _ => Err(e),
+            },
+        }
+    };
+    fetch(Source::Whoami, timeout, fut).await
+}
+
+/// One scrape of the gateway's Prometheus endpoint (`metrics` is [`metrics_client`]).
+pub async fn fetch_metrics(metrics: &Client, timeout: Duration) -> Polled<TrafficSample> {
+    let fut = async {
+        let req = ApiRequest::from_segments(Method::GET, Vec::new(), RouteKind::Public);
+        let text = metrics.send_text(req).await?;
+        Ok(TrafficSample::parse(&text))
+    };
+    fetch(Source::Metrics, timeout, fut).await
+}
+
 async fn pause(interval: Duration, failures: u32, refresh: &Notify) {
     let delay = interval.saturating_mul(1 << failures.min(2));
     tokio::select! {
         () = tokio::time::sleep(delay) => {}
         () = refresh.notified() => {}
+    }
+}
+
+/// True when `event` is a failed poll.
+fn failed(event: &Event) -> bool {
+    match event {
+        Event::Loads(p) => p.value.is_err(),
+        Event::Readiness(p) => p.value.is_err(),
+        Event::Models(p) => p.value.is_err(),
+        Event::Tokenizers(p) => p.value.is_err(),
+        Event::Wasm(p) => p.value.is_err(),
+        Event::Whoami(p) => p.value.is_err(),
+        Event::Metrics(p) => p.value.is_err(),
+        _ => false,
     }
 }
 
@@ -178,13 +346,7 @@ async fn snapshot_task(
     let mut failures = 0u32;
     loop {
         let event = poll().await;
-        let failed = match &event {
-            Event::Loads(p) => p.value.is_err(),
-            Event::Readiness(p) => p.value.is_err(),
-            Event::Models(p) => p.value.is_err(),
-            _ => false,
-        };
-        failures = if failed {
+        failures = if failed(&event) {
             failures.saturating_add(1)
         } else {
             0
@@ -196,6 +358,8 @@ async fn snapshot_task(
     }
 }
 
+/// The SDK's worker watch, batched per poll. A watch that yields nothing for the longest
+/// backoff plus `timeout` reports a timeout (and keeps waiting for the same poll).
 async fn workers_task(
     client: Client,
     interval: Duration,
@@ -203,76 +367,56 @@ async fn workers_task(
     refresh: Arc<Notify>,
     tx: mpsc::Sender<Event>,
 ) {
-    let mut known = None;
-    let mut failures = 0u32;
+    let watchdog = interval.saturating_mul(4).saturating_add(timeout);
+    let stream = client.workers().watch_with_refresh(interval, refresh);
+    let mut stream = std::pin::pin!(stream);
+    let mut batch = Vec::new();
     loop {
-        let api = client.workers();
-        let polled = fetch(Source::Workers, timeout, api.list()).await;
-        let value = match polled.value {
-            Ok(list) => {
-                failures = 0;
-                Ok(diff_workers(&mut known, list.workers))
+        let value = match tokio::time::timeout(watchdog, stream.next()).await {
+            Ok(None) => return,
+            Ok(Some(Ok(WorkerEvent::Synced { .. }))) => Ok(std::mem::take(&mut batch)),
+            Ok(Some(Ok(change))) => {
+                batch.push(change);
+                continue;
             }
-            Err(e) => {
-                failures = failures.saturating_add(1);
-                Err(e)
-            }
+            Ok(Some(Err(e))) => Err(SourceError::from_sdk(&e)),
+            Err(_) => Err(SourceError::timed_out(Source::Workers.route())),
         };
-        if tx
-            .send(Event::Workers(Stamped::new(polled.at, value)))
-            .await
-            .is_err()
-        {
+        let event = Event::Workers(Stamped::new(SystemTime::now(), value));
+        if tx.send(event).await.is_err() {
             return;
         }
-        pause(interval, failures, &refresh).await;
     }
 }
 
-/// Diff a fresh worker list against the previous one (`None` before the first poll), with
-/// the semantics of [`Client::watch_workers`]: `Added` for new ids (every worker the first
-/// time), `Changed` for any difference, `Removed` (sorted by id) for ids that vanished.
-pub fn diff_workers(
-    known: &mut Option<HashMap<String, WorkerInfo>>,
-    workers: Vec<WorkerInfo>,
-) -> Vec<WorkerEvent> {
-    let mut old = known.take();
-    let mut now = HashMap::with_capacity(workers.len());
-    let mut events = Vec::new();
-    for worker in workers {
-        match old.as_mut().and_then(|o| o.remove(&worker.id)) {
-            None => events.push(WorkerEvent::Added(worker.clone())),
-            Some(prev) if prev != worker => events.push(WorkerEvent::Changed {
-                old: prev,
-                new: worker.clone(),
-            }),
-            Some(_) => {}
+/// One poll of `/workers` through the SDK's watch: every worker as `Added` (for `--once`).
+pub async fn fetch_workers(client: &Client, timeout: Duration) -> Polled<Vec<WorkerEvent>> {
+    let fut = async {
+        let stream = client.workers().watch(Duration::from_secs(3600));
+        let mut stream = std::pin::pin!(stream);
+        let mut events = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item? {
+                WorkerEvent::Synced { .. } => break,
+                change => events.push(change),
+            }
         }
-        now.insert(worker.id.clone(), worker);
-    }
-    if let Some(gone) = old {
-        let mut gone: Vec<WorkerInfo> = gone.into_values().collect();
-        gone.sort_by(|a, b| a.id.cmp(&b.id));
-        events.extend(gone.into_iter().map(WorkerEvent::Removed));
-    }
-    *known = Some(now);
-    events
+        Ok(events)
+    };
+    fetch(Source::Workers, timeout, fut).await
 }
 
 /// One poll of every source, concurrently, each within `timeout` (for `--once`).
-pub async fn gather_once(client: &Client, timeout: Duration) -> Vec<Event> {
-    let workers_api = client.workers();
-    let (workers, loads, readiness, models) = tokio::join!(
-        fetch(Source::Workers, timeout, workers_api.list()),
+pub async fn gather_once(client: &Client, metrics: &Client, timeout: Duration) -> Vec<Event> {
+    let (workers, loads, readiness, models, tokenizers, wasm, whoami, scrape) = tokio::join!(
+        fetch_workers(client, timeout),
         fetch(Source::Loads, timeout, client.get_loads()),
         fetch(Source::Readiness, timeout, client.readiness()),
         fetch_models(client, timeout),
-    );
-    let workers = Stamped::new(
-        workers.at,
-        workers
-            .value
-            .map(|list| diff_workers(&mut None, list.workers)),
+        fetch_tokenizers(client, timeout),
+        fetch_wasm(client, timeout),
+        fetch_whoami(client, timeout),
+        fetch_metrics(metrics, timeout),
     );
     // Workers first: the loads snapshot samples the ready count.
     vec![
@@ -280,29 +424,16 @@ pub async fn gather_once(client: &Client, timeout: Duration) -> Vec<Event> {
         Event::Readiness(readiness),
         Event::Models(models),
         Event::Loads(loads),
+        Event::Tokenizers(tokenizers),
+        Event::Wasm(wasm),
+        Event::Whoami(whoami),
+        Event::Metrics(scrape),
     ]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures;
-
-    #[test]
-    fn diff_reports_added_changed_removed() {
-        let mut known = None;
-        let a = fixtures::worker(0);
-        let b = fixtures::worker(1);
-        let ev = diff_workers(&mut known, vec![a.clone(), b.clone()]);
-        assert_eq!(ev.len(), 2);
-        assert!(ev.iter().all(|e| matches!(e, WorkerEvent::Added(_))));
-        assert!(diff_workers(&mut known, vec![a.clone(), b.clone()]).is_empty());
-        let mut a2 = a.clone();
-        a2.load = 9;
-        let ev = diff_workers(&mut known, vec![a2]);
-        assert!(matches!(&ev[0], WorkerEvent::Changed { new, .. } if new.load == 9));
-        assert!(matches!(&ev[1], WorkerEvent::Removed(w) if w.id == b.id));
-    }
 
     #[test]
     fn timeout_grows_with_interval() {
@@ -315,21 +446,41 @@ mod tests {
             poll_timeout(Duration::from_secs(60)),
             Duration::from_secs(30)
         );
+        assert_eq!(
+            whoami_interval(Duration::from_millis(200)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            whoami_interval(Duration::from_secs(2)),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn metrics_url_defaults_to_the_gateway_host_on_29000() {
+        let c = Client::builder("https://smg.example:30000/prefix")
+            .build()
+            .unwrap();
+        assert_eq!(default_metrics_url(&c), "http://smg.example:29000/metrics");
+        let c = Client::builder("http://10.0.0.1").build().unwrap();
+        assert_eq!(default_metrics_url(&c), "http://10.0.0.1:29000/metrics");
     }
 
     #[tokio::test]
-    async fn unreachable_gateway_fails_every_source() {
+    async fn unreachable_gateway_fails_every_core_source() {
         // Port 9 (discard) on localhost is closed: connection refused.
         let client = Client::builder("http://127.0.0.1:9")
             .max_retries(0)
             .build()
             .unwrap();
-        let events = gather_once(&client, Duration::from_secs(5)).await;
+        let metrics = metrics_client("http://127.0.0.1:9/metrics", Duration::from_secs(1)).unwrap();
+        let events = gather_once(&client, &metrics, Duration::from_secs(5)).await;
         let mut app = crate::app::App::new("http://127.0.0.1:9", SystemTime::now());
         for e in events {
             app.update(e);
         }
         assert_eq!(app.failing_sources().len(), 4);
         assert!(app.unreachable());
+        assert!(app.metrics_unavailable());
     }
 }

@@ -8,10 +8,11 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::style::Color;
 use ratatui::style::Modifier;
-use smg_sdk::{GetLoadsResponse, ModelList, ReadinessResponse};
-use smg_tui::app::{App, View};
-use smg_tui::event::{Event, SourceError, Stamped};
+use smg_sdk::{GetLoadsResponse, ModelList, Principal, ReadinessResponse, Role};
+use smg_tui::app::{App, Mode, View};
+use smg_tui::event::{Event, SourceError, Stamped, WasmState, Whoami};
 use smg_tui::fixtures::{self, t};
 use smg_tui::ui::{buffer_to_text, render, render_to_text};
 
@@ -273,4 +274,223 @@ fn read_only_role_disables_actions() {
     key(&mut app, KeyCode::Char('d'));
     assert_eq!(app.mode, smg_tui::app::Mode::Normal);
     insta::assert_snapshot!(frame(&app));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokenizers, modules, identity, traffic and breakers.
+
+#[test]
+fn tokenizers_view_with_a_failed_load() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('4'));
+    key(&mut app, KeyCode::Char('G'));
+    let text = frame(&app);
+    assert!(text.contains("✖ failed: no tokenizer.json"), "{text}");
+    assert!(text.contains("reason: no tokenizer.json or tokenizer_config.json in /models/missing"));
+    assert!(text.contains("128,256"));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn add_tokenizer_form() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('4'));
+    key(&mut app, KeyCode::Char('a'));
+    typed(&mut app, "llama3-chat");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "meta-llama/Llama-3.1-8B-Instruct");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "/etc/smg/chat.jinja");
+    insta::assert_snapshot!(frame(&app));
+}
+
+#[test]
+fn confirm_add_tokenizer_shows_the_command() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('4'));
+    key(&mut app, KeyCode::Char('a'));
+    typed(&mut app, "llama3-chat");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "meta-llama/Llama-3.1-8B-Instruct");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "/etc/smg/chat.jinja");
+    key(&mut app, KeyCode::Enter);
+    let text = frame(&app);
+    assert!(text.contains(
+        "$ smgctl tokenizers add llama3-chat meta-llama/Llama-3.1-8B-Instruct --chat-template \
+         /etc/smg/chat.jinja"
+    ));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn confirm_delete_tokenizer() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('4'));
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Char('d'));
+    let text = frame(&app);
+    assert!(text.contains("$ smgctl tokenizers delete broken --yes"));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn modules_view() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('5'));
+    key(&mut app, KeyCode::Char('j'));
+    let text = frame(&app);
+    assert!(text.contains("on-request, on-response"));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn wasm_disabled() {
+    let mut app = fleet();
+    let at = app.now;
+    app.update(Event::Wasm(Stamped::new(at, Ok(WasmState::Disabled))));
+    key(&mut app, KeyCode::Char('5'));
+    let text = frame(&app);
+    assert!(text.contains("WASM disabled (start smg with --enable-wasm)"));
+    assert!(!text.contains("GATEWAY"), "no error banner:\n{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn principal_in_header_and_whoami_states() {
+    let app = fleet();
+    let header = frame(&app).lines().next().unwrap().to_string();
+    assert!(
+        header.contains("principal Ops team [ops] (admin)"),
+        "{header}"
+    );
+
+    let mut app = fleet();
+    let at = app.now;
+    app.update(Event::Whoami(Stamped::new(at, Ok(Whoami::NoEndpoint))));
+    assert!(app.actions_allowed());
+    let header = frame(&app).lines().next().unwrap().to_string();
+    assert!(
+        header.contains("principal ? (role unknown: no /admin/whoami)"),
+        "{header}"
+    );
+}
+
+#[test]
+fn refused_token_disables_actions() {
+    let mut app = fleet();
+    let at = app.now;
+    app.update(Event::Whoami(Stamped::new(
+        at,
+        Ok(Whoami::Refused {
+            status: 401,
+            message: "401 Unauthorized: missing or invalid admin token".into(),
+        }),
+    )));
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('a'));
+    assert_eq!(app.mode, Mode::Normal, "no form when the token is refused");
+    let text = frame(&app);
+    assert!(text.contains("✖ token refused (401 on /admin/whoami) · actions disabled"));
+    assert!(
+        !text.contains("GATEWAY"),
+        "whoami is not a core source:\n{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn read_only_role_from_whoami_in_tokenizers() {
+    let mut app = fleet();
+    let at = app.now;
+    app.update(Event::Whoami(Stamped::new(
+        at,
+        Ok(Whoami::Principal(Principal {
+            id: "ci".into(),
+            name: None,
+            role: Role::User,
+            auth_method: "api_key:ci".into(),
+        })),
+    )));
+    key(&mut app, KeyCode::Char('4'));
+    key(&mut app, KeyCode::Char('d'));
+    assert_eq!(app.mode, Mode::Normal);
+    let text = frame(&app);
+    assert!(text.contains("principal ci (user)  read-only"));
+    assert!(text.contains("actions need the admin role (ci is 'user')"));
+    insta::assert_snapshot!(text);
+}
+
+fn metrics_down(app: &mut App) {
+    let at = app.now + Duration::from_secs(1);
+    app.update(Event::Metrics(Stamped::new(
+        at,
+        Err(SourceError {
+            message: "could not connect to the gateway at http://smg.example:29000/metrics: \
+                      Connection refused (os error 111)"
+                .into(),
+            unreachable: true,
+        }),
+    )));
+    app.now = at + Duration::from_secs(1);
+}
+
+#[test]
+fn metrics_unavailable_is_not_a_gateway_error() {
+    let mut app = fleet();
+    metrics_down(&mut app);
+    assert!(!app.unreachable());
+    let overview = render_to_text(&app, View::Overview, W, H);
+    let workers = render_to_text(&app, View::Workers, W, H);
+    assert!(!overview.contains("GATEWAY"), "{overview}");
+    assert!(overview.contains("metrics unavailable"), "{overview}");
+    assert!(overview.contains("http://smg.example:29000/metrics"));
+    assert!(workers.contains("REQ/S, ERR%: metrics unavailable"));
+    assert!(workers.contains("n/a"));
+    insta::assert_snapshot!(format!("{overview}\n{workers}"));
+}
+
+#[test]
+fn workers_sorted_by_breaker() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('B'));
+    let text = frame(&app);
+    let first = text.lines().nth(4).unwrap();
+    assert!(first.contains(" open "), "{first}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn breaker_colours() {
+    let mut app = fleet();
+    app.view = View::Workers;
+    let mut terminal = Terminal::new(TestBackend::new(W, H)).unwrap();
+    terminal.draw(|f| render(f, &app)).unwrap();
+    let buf = terminal.backend().buffer();
+    let text = buffer_to_text(buf);
+    let find = |needle: &str| {
+        text.lines()
+            .enumerate()
+            .find_map(|(y, l)| {
+                l.find(needle)
+                    .map(|bx| (l[..bx].chars().count() as u16, y as u16))
+            })
+            .unwrap()
+    };
+    let (x, y) = find(" half_open ");
+    assert_eq!(buf[(x + 1, y)].fg, Color::Yellow);
+    let (x, y) = find(" open ");
+    assert_eq!(buf[(x + 1, y)].fg, Color::Red);
+}
+
+#[test]
+fn worker_detail_with_an_open_breaker() {
+    let mut app = fleet();
+    app.view = View::Detail;
+    app.detail_id = Some(fixtures::worker(4).id);
+    let text = frame(&app);
+    assert!(text.contains("circuit breaker open  (not routed to until it half-opens)"));
+    assert!(text.contains("traffic         11 req/s"), "{text}");
+    insta::assert_snapshot!(text);
 }

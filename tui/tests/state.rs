@@ -6,10 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use smg_sdk::{GetLoadsResponse, WorkerEvent, WorkerSpec, WorkerStatus, WorkerType};
-use smg_tui::app::{App, Column, Mode, View, natural_cmp};
-use smg_tui::event::{Action, ActionOutcome, Effect, Event, SourceError, Stamped};
+use smg_sdk::{
+    GetLoadsResponse, JobState, Principal, Role, WorkerEvent, WorkerSpec, WorkerStatus, WorkerType,
+};
+use smg_tui::app::{App, Column, Identity, Mode, View, natural_cmp};
+use smg_tui::event::{
+    Action, ActionOutcome, Effect, Event, Source, SourceError, Stamped, WasmState, Whoami,
+};
 use smg_tui::fixtures::{self, t, worker};
+use smg_tui::traffic::{Counts, TrafficSample};
 
 fn press(app: &mut App, code: KeyCode) -> Effect {
     app.update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
@@ -138,6 +143,8 @@ fn sort_orders_rows() {
     assert_ne!(first.status, Some(WorkerStatus::Ready));
 
     // `s` cycles to the next column.
+    press(&mut app, KeyCode::Char('s'));
+    assert_eq!(app.sort.column, Column::Breaker);
     press(&mut app, KeyCode::Char('s'));
     assert_eq!(app.sort.column, Column::Running);
 }
@@ -349,16 +356,29 @@ fn views_by_number_and_command() {
     press(&mut app, KeyCode::Char('1'));
     assert_eq!(app.view, View::Overview);
     press(&mut app, KeyCode::Char('4'));
+    assert_eq!(app.view, View::Tokenizers);
+    press(&mut app, KeyCode::Char('5'));
+    assert_eq!(app.view, View::Modules);
+    press(&mut app, KeyCode::Char('?'));
     assert_eq!(app.mode, Mode::Help);
     press(&mut app, KeyCode::Esc);
 
     press(&mut app, KeyCode::Char(':'));
     typed(&mut app, "mod");
     press(&mut app, KeyCode::Tab);
+    // Ambiguous (models, modules): nothing completed.
+    assert_eq!(app.mode, Mode::Command("mod".into()));
+    typed(&mut app, "e");
+    press(&mut app, KeyCode::Tab);
     assert_eq!(app.mode, Mode::Command("models ".into()));
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.view, View::Models);
-    for (cmd, view) in [("workers", View::Workers), ("overview", View::Overview)] {
+    for (cmd, view) in [
+        ("workers", View::Workers),
+        ("overview", View::Overview),
+        ("tokenizers", View::Tokenizers),
+        ("wasm", View::Modules),
+    ] {
         press(&mut app, KeyCode::Char(':'));
         typed(&mut app, cmd);
         press(&mut app, KeyCode::Enter);
@@ -614,4 +634,319 @@ fn natural_order() {
     assert_eq!(natural_cmp("a10", "A9"), Greater);
     assert_eq!(natural_cmp("x", "x1"), Less);
     assert_eq!(natural_cmp("007", "7"), Equal);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The SDK watch's marker, tokenizers, modules, identity and traffic.
+
+#[test]
+fn synced_marker_changes_nothing_but_freshness() {
+    let mut app = app_with(2);
+    let before = app.workers.clone();
+    app.update(workers_event(4, vec![WorkerEvent::Synced { total: 2 }]));
+    assert_eq!(app.workers, before);
+    assert_eq!(app.source(Source::Workers).last_success, Some(t(4)));
+}
+
+fn tokenizers_app() -> App {
+    let mut app = app_with(2);
+    app.update(Event::Tokenizers(Stamped::new(
+        t(1),
+        Ok(fixtures::tokenizers()),
+    )));
+    app.view = View::Tokenizers;
+    app
+}
+
+#[test]
+fn tokenizers_list_filter_and_failure_reason() {
+    let mut app = tokenizers_app();
+    assert_eq!(app.tokenizer_rows().len(), 3);
+    press(&mut app, KeyCode::Char('G'));
+    let t3 = app.selected_tokenizer().unwrap();
+    assert_eq!(t3.name, "broken");
+    let (word, reason) = smg_tui::app::tokenizer_status(t3);
+    assert_eq!(word, "failed");
+    assert!(reason.unwrap().contains("no tokenizer.json"));
+    // The filter matches status words too, and resets the selection.
+    press(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "fail");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.tokenizer_rows().len(), 1);
+    assert_eq!(app.tokenizer_selected, 0);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.tokenizer_rows().len(), 3);
+    // A shorter list clamps the selection.
+    press(&mut app, KeyCode::Char('G'));
+    let mut shorter = fixtures::tokenizers();
+    shorter.truncate(1);
+    app.update(Event::Tokenizers(Stamped::new(t(3), Ok(shorter))));
+    assert_eq!(app.tokenizer_selected, 0);
+    // Loading state words.
+    let mut t2 = fixtures::tokenizers()[1].clone();
+    assert_eq!(smg_tui::app::tokenizer_status(&t2).0, "loading");
+    t2.status = None;
+    assert_eq!(smg_tui::app::tokenizer_status(&t2), ("loaded", None));
+    t2.status = Some(JobState::Pending);
+    assert_eq!(smg_tui::app::tokenizer_status(&t2).0, "pending");
+}
+
+#[test]
+fn add_tokenizer_form_validates_then_runs() {
+    let mut app = tokenizers_app();
+    press(&mut app, KeyCode::Char('a'));
+    let Mode::Form(f) = &app.mode else {
+        panic!("{:?}", app.mode)
+    };
+    assert_eq!(f.title(), "Add tokenizer");
+    press(&mut app, KeyCode::Enter);
+    let Mode::Form(f) = &app.mode else { panic!() };
+    assert_eq!(f.error.as_deref(), Some("name is required"));
+    typed(&mut app, "my tok");
+    press(&mut app, KeyCode::Enter);
+    let Mode::Form(f) = &app.mode else { panic!() };
+    assert!(f.error.as_deref().unwrap().contains("spaces"));
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    typed(&mut app, "-tok");
+    press(&mut app, KeyCode::Enter);
+    let Mode::Form(f) = &app.mode else { panic!() };
+    assert!(
+        f.error
+            .as_deref()
+            .unwrap()
+            .starts_with("source is required")
+    );
+    press(&mut app, KeyCode::Tab);
+    typed(&mut app, "/models/my");
+    press(&mut app, KeyCode::Enter);
+    let Mode::Confirm(c) = app.mode.clone() else {
+        panic!("{:?}", app.mode)
+    };
+    assert_eq!(c.action.smgctl(), "smgctl tokenizers add my-tok /models/my");
+    let Action::AddTokenizer(req) = &c.action else {
+        panic!()
+    };
+    assert_eq!(req.chat_template_path, None);
+    assert_eq!(press(&mut app, KeyCode::Char('y')), Effect::Run(c.action));
+}
+
+#[test]
+fn delete_tokenizer_confirms() {
+    let mut app = tokenizers_app();
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Char('d'));
+    let Mode::Confirm(c) = app.mode.clone() else {
+        panic!("{:?}", app.mode)
+    };
+    assert_eq!(
+        c.action,
+        Action::DeleteTokenizer {
+            name: "qwen".into()
+        }
+    );
+    assert!(c.details.iter().any(|d| d.contains("/models/qwen2.5")));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.mode, Mode::Normal);
+    // Nothing to delete in an empty list.
+    app.update(Event::Tokenizers(Stamped::new(t(5), Ok(vec![]))));
+    press(&mut app, KeyCode::Char('d'));
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.visible_flash().unwrap().error);
+}
+
+#[test]
+fn modules_state_and_execution_rates() {
+    let mut app = app_with(1);
+    app.update(Event::Wasm(Stamped::new(
+        t(0),
+        Ok(WasmState::Enabled(fixtures::wasm(0))),
+    )));
+    assert_eq!(app.module_rows().len(), 3);
+    assert_eq!(app.wasm_exec_rate(), None);
+    app.update(Event::Wasm(Stamped::new(
+        t(2),
+        Ok(WasmState::Enabled(fixtures::wasm(1))),
+    )));
+    // 20 + 18 more runs in 2 s.
+    assert_eq!(app.wasm_exec_rate(), Some(19.0));
+    let rows = app.module_rows();
+    assert_eq!(rows[0].exec_rate, Some(10.0));
+    assert_eq!(rows[2].exec_rate, Some(0.0));
+    app.view = View::Modules;
+    press(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.module_selected, 2);
+    // `a` in the Modules view explains instead of opening a form.
+    press(&mut app, KeyCode::Char('a'));
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(
+        app.visible_flash()
+            .unwrap()
+            .text
+            .contains("smgctl wasm add")
+    );
+    // Disabled: no rows, not an error.
+    app.update(Event::Wasm(Stamped::new(t(4), Ok(WasmState::Disabled))));
+    assert!(app.module_rows().is_empty());
+    assert_eq!(app.module_selected, 0);
+    assert!(app.source(Source::Wasm).failing().is_none());
+}
+
+fn whoami(app: &mut App, at: u64, answer: Whoami) {
+    app.update(Event::Whoami(Stamped::new(t(at), Ok(answer))));
+}
+
+#[test]
+fn whoami_sets_principal_and_gates_actions() {
+    let mut app = app_with(2);
+    app.view = View::Workers;
+    whoami(&mut app, 1, Whoami::Principal(fixtures::principal()));
+    assert_eq!(
+        app.principal,
+        Some(("Ops team [ops]".into(), "admin".into()))
+    );
+    assert_eq!(app.identity, Identity::Known);
+    assert!(app.actions_allowed());
+
+    whoami(
+        &mut app,
+        2,
+        Whoami::Principal(Principal {
+            id: "ci".into(),
+            name: Some("ci".into()),
+            role: Role::User,
+            auth_method: "api_key:ci".into(),
+        }),
+    );
+    assert_eq!(app.principal, Some(("ci".into(), "user".into())));
+    assert!(!app.actions_allowed());
+    for c in ['a', 'e', 'd', 'F'] {
+        press(&mut app, KeyCode::Char(c));
+        assert_eq!(app.mode, Mode::Normal, "{c}");
+    }
+
+    // No endpoint (404, e.g. upstream SMG): role unknown, actions enabled.
+    whoami(&mut app, 3, Whoami::NoEndpoint);
+    assert_eq!(app.principal, None);
+    assert_eq!(app.identity, Identity::NoEndpoint);
+    assert!(app.actions_allowed());
+    assert!(app.source(Source::Whoami).failing().is_none());
+    press(&mut app, KeyCode::Char('a'));
+    assert!(matches!(app.mode, Mode::Form(_)));
+    press(&mut app, KeyCode::Esc);
+
+    // Refused (401/403): shown, actions disabled, but no gateway banner.
+    whoami(
+        &mut app,
+        4,
+        Whoami::Refused {
+            status: 403,
+            message: "403 Forbidden".into(),
+        },
+    );
+    assert!(!app.actions_allowed());
+    assert!(app.source(Source::Whoami).failing().is_some());
+    assert!(app.failing_sources().is_empty());
+    press(&mut app, KeyCode::Char('a'));
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.visible_flash().unwrap().text.contains("403"));
+
+    // An unreachable whoami keeps what was known.
+    app.update(Event::Whoami(Stamped::new(
+        t(5),
+        Err(SourceError {
+            message: "timed out".into(),
+            unreachable: true,
+        }),
+    )));
+    assert!(matches!(
+        app.identity,
+        Identity::Refused { status: 403, .. }
+    ));
+    assert!(!app.unreachable());
+}
+
+fn sample(entries: &[(&str, f64, f64)]) -> TrafficSample {
+    let mut s = TrafficSample::default();
+    for (url, total, errors) in entries {
+        s.workers.insert(
+            (*url).to_string(),
+            Counts {
+                total: *total,
+                errors: *errors,
+            },
+        );
+    }
+    s
+}
+
+#[test]
+fn traffic_rates_from_two_scrapes() {
+    let mut app = app_with(3);
+    let (u0, u1, u2) = (
+        worker(0).spec.url.clone(),
+        worker(1).spec.url.clone(),
+        worker(2).spec.url.clone(),
+    );
+    let metrics = |app: &mut App, at: u64, s: TrafficSample| {
+        app.update(Event::Metrics(Stamped::new(t(at), Ok(s))));
+    };
+    metrics(&mut app, 0, sample(&[(&u0, 100.0, 0.0), (&u1, 10.0, 1.0)]));
+    // One scrape: no rate yet.
+    assert_eq!(app.traffic_for(&worker(0)), None);
+    assert!(app.fleet.req_rate.is_empty());
+    metrics(&mut app, 2, sample(&[(&u0, 120.0, 5.0), (&u1, 10.0, 1.0)]));
+    let r0 = app.traffic_for(&worker(0)).unwrap();
+    assert_eq!(r0.req_per_sec, 10.0);
+    assert_eq!(r0.err_rate, Some(0.25));
+    let r1 = app.traffic_for(&worker(1)).unwrap();
+    assert_eq!((r1.req_per_sec, r1.err_rate), (0.0, None));
+    // A worker without a series had no requests at all.
+    let r2 = app.traffic_for(&worker(2)).unwrap();
+    assert_eq!((r2.req_per_sec, r2.err_rate), (0.0, None));
+    assert_eq!(app.fleet.req_rate.last(), Some(10.0));
+    assert_eq!(app.fleet.err_rate.last(), Some(0.25));
+
+    // Sorting by REQ/S puts the busy worker first.
+    app.view = View::Workers;
+    press(&mut app, KeyCode::Char('Q'));
+    assert_eq!(app.sort.column, Column::ReqRate);
+    assert!(app.sort.descending);
+    assert_eq!(app.order[0], worker(0).id);
+    let _ = u2;
+
+    // A failed scrape: "metrics unavailable", a gap in the history, no gateway banner.
+    app.update(Event::Metrics(Stamped::new(
+        t(4),
+        Err(SourceError {
+            message: "connection refused".into(),
+            unreachable: true,
+        }),
+    )));
+    assert!(app.metrics_unavailable());
+    assert_eq!(app.traffic_for(&worker(0)), None);
+    assert_eq!(app.fleet.req_rate.last(), None);
+    assert!(app.failing_sources().is_empty());
+    assert!(!app.unreachable());
+    // Recovery: the rate spans the whole gap.
+    metrics(&mut app, 6, sample(&[(&u0, 160.0, 5.0), (&u1, 10.0, 1.0)]));
+    assert!(!app.metrics_unavailable());
+    assert_eq!(app.traffic_for(&worker(0)).unwrap().req_per_sec, 10.0);
+}
+
+#[test]
+fn sort_by_breaker_puts_open_first() {
+    let mut app = app_with(20);
+    app.view = View::Workers;
+    press(&mut app, KeyCode::Char('B'));
+    assert_eq!(app.sort.column, Column::Breaker);
+    let first = &app.workers[&app.order[0]];
+    assert_eq!(first.circuit_breaker.as_deref(), Some("open"));
+    let second = &app.workers[&app.order[1]];
+    assert_eq!(second.circuit_breaker.as_deref(), Some("half_open"));
+    press(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "sort -err");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.sort.column, Column::ErrRate);
 }

@@ -17,7 +17,7 @@ pub struct AuthConfig {
     /// Serving API key: guards the serving routes (`/v1/tokenize`, inference, …) with
     /// `Authorization: Bearer`. Also accepted on the control plane while no control-plane
     /// credential exists at all (upstream's fallback).
-    #[arg(long, value_name = "KEY", value_parser = parse_secret, hide_env_values = true)]
+    #[arg(long, value_name = "KEY", value_parser = parse_secret)]
     pub api_key: Option<SecretArg>,
 
     /// Control-plane service-account key `id:name:role:key`, role `admin` or `user`

@@ -8,6 +8,7 @@ pub mod inference;
 mod parse;
 mod public;
 mod tokenizers;
+mod wasm;
 mod workers;
 
 use axum::Router;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/get_loads", get(admin::get_loads))
         .route("/flush_cache", post(admin::flush_cache))
+        .merge(wasm::router(&state))
         .route(
             "/v1/tokenizers",
             post(tokenizers::add).get(tokenizers::list),
@@ -73,16 +75,22 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/detokenize", post(tokenizers::detokenize))
         .merge(inference::router());
 
+    // Serving auth (`--api-key`, runtime keys), inside the WASM middleware as upstream orders
+    // them (WASM → serving auth); it covers every serving route added above.
+    let serving = serving.layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::serving_auth,
+    ));
+    // WASM middleware: outermost on the serving group, so keep this after its last route.
+    let serving = crate::wasm::layer(serving, state.wasm.clone());
+
     let max_body = state.config.max_payload_size;
     public
         .merge(control_plane.layer(middleware::from_fn_with_state(
             state.clone(),
             auth::control_plane_auth,
         )))
-        .merge(serving.layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::serving_auth,
-        )))
+        .merge(serving)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::extract::multipart::MultipartError;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
@@ -136,7 +136,10 @@ async fn upload(
                 serde_json::from_value::<WasmModuleType>(quoted).map_err(|_| {
                     ApiError::bad_request(
                         "INVALID_MODULE_TYPE",
-                        format!("unknown module_type '{}' (only Middleware exists)", text.trim()),
+                        format!(
+                            "unknown module_type '{}' (only Middleware exists)",
+                            text.trim()
+                        ),
                     )
                 })?;
             }
@@ -179,8 +182,8 @@ async fn upload(
 pub fn parse_attach_points(raw: &str) -> Result<Vec<WasmModuleAttachPoint>, String> {
     let raw = raw.trim();
     if raw.starts_with('[') {
-        let values: Vec<serde_json::Value> =
-            serde_json::from_str(raw).map_err(|e| format!("attach_points is not a JSON array: {e}"))?;
+        let values: Vec<serde_json::Value> = serde_json::from_str(raw)
+            .map_err(|e| format!("attach_points is not a JSON array: {e}"))?;
         return values
             .into_iter()
             .map(|v| match v {
@@ -195,7 +198,10 @@ pub fn parse_attach_points(raw: &str) -> Result<Vec<WasmModuleAttachPoint>, Stri
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<MiddlewareAttachPoint>().map(WasmModuleAttachPoint::from))
+        .map(|s| {
+            s.parse::<MiddlewareAttachPoint>()
+                .map(WasmModuleAttachPoint::from)
+        })
         .collect()
 }
 
@@ -224,7 +230,9 @@ pub async fn remove(
     };
     Ok(match wasm.remove(&uuid).await {
         Ok(()) => (StatusCode::OK, "Module removed successfully").into_response(),
-        Err(e @ RemoveError::NotFound(_)) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        Err(e @ RemoveError::NotFound(_)) => {
+            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
+        }
         Err(e @ RemoveError::Store { .. }) => {
             (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
         }
@@ -242,7 +250,8 @@ mod tests {
             ps.iter().copied().map(Into::into).collect()
         };
         assert_eq!(
-            parse_attach_points(r#"[{"Middleware":"OnRequest"},{"Middleware":"OnError"}]"#).unwrap(),
+            parse_attach_points(r#"[{"Middleware":"OnRequest"},{"Middleware":"OnError"}]"#)
+                .unwrap(),
             want(&[OnRequest, OnError])
         );
         assert_eq!(

@@ -92,7 +92,8 @@ impl Hub {
             .filter(|name| is_tokenizer_file(name))
             .collect();
         let has = |name: &str| wanted.iter().any(|w| w == name);
-        if !has("tokenizer.json") && !(has("vocab.json") && has("merges.txt")) {
+        let usable = has("tokenizer.json") || (has("vocab.json") && has("merges.txt"));
+        if !usable {
             return Err(Failure::Final(LoadError::new(format!(
                 "model '{repo}' on the Hugging Face Hub has no tokenizer.json"
             ))));

@@ -165,7 +165,9 @@ pub async fn run(State(wasm): State<Arc<WasmService>>, request: Request, next: N
     }
     if body_changed {
         parts.headers.remove(TRANSFER_ENCODING);
-        parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        parts
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
     }
     Response::from_parts(parts, Body::from(body))
 }
@@ -216,12 +218,17 @@ async fn run_on_request(
     }
     if body_changed {
         parts.headers.remove(TRANSFER_ENCODING);
-        parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        parts
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
     }
     Ok(Request::from_parts(parts, Body::from(body)))
 }
 
-fn attached(modules: &[Arc<LoadedModule>], point: MiddlewareAttachPoint) -> Vec<&Arc<LoadedModule>> {
+fn attached(
+    modules: &[Arc<LoadedModule>],
+    point: MiddlewareAttachPoint,
+) -> Vec<&Arc<LoadedModule>> {
     modules.iter().filter(|m| m.attached(point)).collect()
 }
 
@@ -277,7 +284,12 @@ fn set_status(status: &mut StatusCode, code: u16, module: &LoadedModule) {
 
 /// Apply a `modify` action: headers set, add, remove (in that order), then the body. Returns
 /// whether the body was replaced. Invalid header names or values are skipped with a warning.
-fn apply(headers: &mut HeaderMap, body: &mut Bytes, modify: ModifyAction, module: &LoadedModule) -> bool {
+fn apply(
+    headers: &mut HeaderMap,
+    body: &mut Bytes,
+    modify: ModifyAction,
+    module: &LoadedModule,
+) -> bool {
     let parse = |h: &abi::Header| -> Option<(HeaderName, HeaderValue)> {
         let parsed = HeaderName::from_bytes(h.name.as_bytes())
             .ok()
@@ -443,7 +455,10 @@ mod tests {
     fn streaming_detection() {
         let mut h = HeaderMap::new();
         assert!(!is_streaming(&h));
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream; charset=utf-8"),
+        );
         assert!(is_streaming(&h));
         let mut h = HeaderMap::new();
         h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
@@ -453,7 +468,10 @@ mod tests {
     #[test]
     fn error_messages() {
         let body = br#"{"error":{"message":"no workers","type":"x","code":"y"}}"#;
-        assert_eq!(error_message(StatusCode::SERVICE_UNAVAILABLE, body), "no workers");
+        assert_eq!(
+            error_message(StatusCode::SERVICE_UNAVAILABLE, body),
+            "no workers"
+        );
         assert_eq!(
             error_message(StatusCode::BAD_GATEWAY, b"oops"),
             "502 Bad Gateway"

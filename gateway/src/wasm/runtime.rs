@@ -394,14 +394,15 @@ impl WasmRuntime {
         let _slot = self.slots.acquire().await;
         let mut store = self.store();
         let run = async {
-            let instance = module
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| match self.classify(e) {
-                    ExecError::Trap(message) => ExecError::Instantiate(message),
-                    other => other,
-                })?;
+            let instance =
+                module
+                    .pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(|e| match self.classify(e) {
+                        ExecError::Trap(message) => ExecError::Instantiate(message),
+                        other => other,
+                    })?;
             let func = instance
                 .get_typed_func::<P, R>(&mut store, index)
                 .map_err(|e| ExecError::Instantiate(format!("{e:#}")))?;
@@ -439,7 +440,12 @@ impl WasmRuntime {
             if Instant::now() >= deadline {
                 Ok(UpdateDeadline::Interrupt)
             } else {
-                Ok(UpdateDeadline::Yield(1))
+                // tokio's `yield_now` lets the I/O and timer drivers run before this task
+                // resumes, so a long call does not starve its worker thread's other tasks.
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
             }
         });
         store

@@ -95,8 +95,7 @@ impl Counters {
             failed_executions: self.failed.load(Ordering::Relaxed),
             total_execution_time_ms: total_us / 1000,
             max_execution_time_ms: self.max_us.load(Ordering::Relaxed) / 1000,
-            average_execution_time_ms: (total > 0)
-                .then(|| total_us as f64 / total as f64 / 1000.0),
+            average_execution_time_ms: (total > 0).then(|| total_us as f64 / total as f64 / 1000.0),
         }
     }
 }
@@ -248,7 +247,10 @@ impl WasmService {
 
     /// Register the module file on this host named by `descriptor` (`POST /wasm`, JSON form).
     /// The descriptor comes back with its `add_result`.
-    pub async fn add_from_path(&self, mut descriptor: WasmModuleDescriptor) -> WasmModuleDescriptor {
+    pub async fn add_from_path(
+        &self,
+        mut descriptor: WasmModuleDescriptor,
+    ) -> WasmModuleDescriptor {
         let result = match validate::read_module_file(&descriptor.name, &descriptor.file_path).await
         {
             Ok(bytes) => self.register(&descriptor, bytes).await,
@@ -289,11 +291,7 @@ impl WasmService {
     ) -> Result<String, String> {
         let _guard = self.write_lock.lock().await;
         let sha = sha256_hex(&bytes);
-        if let Some(existing) = self
-            .snapshot()
-            .iter()
-            .find(|m| m.meta.sha256_hash == sha)
-        {
+        if let Some(existing) = self.snapshot().iter().find(|m| m.meta.sha256_hash == sha) {
             return Err(format!(
                 "module with same sha256 already exists: {sha} is module {} ('{}')",
                 existing.uuid, existing.meta.name

@@ -50,8 +50,12 @@ async fn runtime_module(
 
 #[tokio::test]
 async fn upstream_world_modules_run_and_answer() {
-    let (runtime, module) =
-        runtime_module(Limits::default(), &fixtures::pass_through(), &[OnRequest, OnResponse]).await;
+    let (runtime, module) = runtime_module(
+        Limits::default(),
+        &fixtures::pass_through(),
+        &[OnRequest, OnResponse],
+    )
+    .await;
     assert_eq!(
         runtime.on_request(&module, &request()).await.unwrap(),
         abi::Action::Continue
@@ -114,19 +118,37 @@ async fn upstream_world_modules_run_and_answer() {
 #[tokio::test]
 async fn loads_check_exports_and_kinds() {
     let runtime = WasmRuntime::new(Limits::default()).unwrap();
-    let err = runtime.compile(&fixtures::core_module(), &[OnRequest]).err().unwrap();
-    assert!(err.to_string().contains("wasm-tools component new"), "{err}");
+    let err = runtime
+        .compile(&fixtures::core_module(), &[OnRequest])
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("wasm-tools component new"),
+        "{err}"
+    );
     let err = runtime.compile(b"hello", &[OnRequest]).err().unwrap();
     assert!(err.to_string().contains("not WebAssembly"), "{err}");
-    let err = runtime.compile(&fixtures::pass_through(), &[OnError]).err().unwrap();
-    assert!(err.to_string().contains("smg:gateway/middleware-on-error"), "{err}");
-    let err = runtime.compile(&fixtures::on_error(), &[OnResponse]).err().unwrap();
+    let err = runtime
+        .compile(&fixtures::pass_through(), &[OnError])
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("smg:gateway/middleware-on-error"),
+        "{err}"
+    );
+    let err = runtime
+        .compile(&fixtures::on_error(), &[OnResponse])
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("middleware-on-response"), "{err}");
     assert!(runtime.compile(&fixtures::on_error(), &[OnError]).is_ok());
     // A salted copy is the same component.
     assert!(
         runtime
-            .compile(&fixtures::salted(fixtures::pass_through(), "x"), &[OnRequest])
+            .compile(
+                &fixtures::salted(fixtures::pass_through(), "x"),
+                &[OnRequest]
+            )
             .is_ok()
     );
 }
@@ -148,9 +170,13 @@ async fn runaway_calls_fail_within_limits() {
     let (runtime, module) =
         runtime_module(Limits::default(), &fixtures::memory_bomb(), &[OnRequest]).await;
     let result = runtime.on_request(&module, &request()).await;
-    assert!(matches!(result, Err(ExecError::OutOfMemory(64))), "{result:?}");
+    assert!(
+        matches!(result, Err(ExecError::OutOfMemory(64))),
+        "{result:?}"
+    );
 
-    let (runtime, module) = runtime_module(Limits::default(), &fixtures::trap(), &[OnRequest]).await;
+    let (runtime, module) =
+        runtime_module(Limits::default(), &fixtures::trap(), &[OnRequest]).await;
     match runtime.on_request(&module, &request()).await {
         Err(ExecError::Trap(message)) => assert!(message.contains("unreachable"), "{message}"),
         other => panic!("expected a trap, got {other:?}"),
@@ -177,7 +203,11 @@ async fn a_looping_module_does_not_block_other_tasks() {
     // On a current-thread runtime, this timer fires only if the loop yields.
     let started = Instant::now();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(started.elapsed() < Duration::from_millis(300), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(matches!(looping.await.unwrap(), Err(ExecError::Timeout(_))));
 }
 
@@ -189,9 +219,14 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
-async fn service(limits: Limits, modules: Vec<(Vec<u8>, &str, Vec<MiddlewareAttachPoint>)>) -> Setup {
+async fn service(
+    limits: Limits,
+    modules: Vec<(Vec<u8>, &str, Vec<MiddlewareAttachPoint>)>,
+) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let store = crate::store::open(&dir.path().join("smg.db")).await.unwrap();
+    let store = crate::store::open(&dir.path().join("smg.db"))
+        .await
+        .unwrap();
     let wasm = WasmService::start(store, limits).await.unwrap();
     for (bytes, name, points) in modules {
         let descriptor =
@@ -236,12 +271,19 @@ fn app(wasm: &Arc<WasmService>) -> Router {
         )
         .route(
             "/sse",
-            post(|| async { ([("content-type", "text/event-stream")], "data: x\n\n").into_response() }),
+            post(|| async {
+                ([("content-type", "text/event-stream")], "data: x\n\n").into_response()
+            }),
         );
     super::layer(routes, Some(wasm.clone()))
 }
 
-async fn send(app: &Router, path: &str, headers: &[(&str, &str)], body: &'static str) -> (StatusCode, HeaderMap, Bytes) {
+async fn send(
+    app: &Router,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &'static str,
+) -> (StatusCode, HeaderMap, Bytes) {
     let mut request = HttpRequest::post(path);
     for (k, v) in headers {
         request = request.header(*k, *v);
@@ -266,7 +308,11 @@ async fn on_request_modify_rewrites_headers_and_body_in_order() {
     let setup = service(
         Limits::default(),
         vec![
-            (fixtures::add_header(), "headers", vec![OnRequest, OnResponse]),
+            (
+                fixtures::add_header(),
+                "headers",
+                vec![OnRequest, OnResponse],
+            ),
             (fixtures::rewrite_request(), "rewrite", vec![OnRequest]),
         ],
     )
@@ -376,12 +422,19 @@ async fn failing_modules_count_and_continue() {
     assert_eq!(status, StatusCode::OK);
     let seen = json_of(&body);
     assert_eq!(seen["body"], "payload");
-    assert_eq!(seen["headers"]["x-wasm-audit"], "seen", "later modules still ran");
+    assert_eq!(
+        seen["headers"]["x-wasm-audit"], "seen",
+        "later modules still ran"
+    );
     let list = setup.wasm.list();
     assert_eq!(list.metrics.total_executions, 4);
     assert_eq!(list.metrics.failed_executions, 3);
     assert_eq!(list.metrics.successful_executions, 1);
-    assert!(list.metrics.max_execution_time_ms >= 140, "{:?}", list.metrics);
+    assert!(
+        list.metrics.max_execution_time_ms >= 140,
+        "{:?}",
+        list.metrics
+    );
     let failed: Vec<u64> = list
         .modules
         .iter()
@@ -396,13 +449,21 @@ async fn request_bodies_over_the_limit_are_refused_only_when_a_module_needs_them
         body_bytes: 16,
         ..Limits::default()
     };
-    let setup = service(limits.clone(), vec![(fixtures::pass_through(), "noop", vec![OnRequest])]).await;
+    let setup = service(
+        limits.clone(),
+        vec![(fixtures::pass_through(), "noop", vec![OnRequest])],
+    )
+    .await;
     let (status, headers, _) = send(&app(&setup.wasm), "/echo", &[], "0123456789abcdefXYZ").await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(headers["x-smg-error-code"], "PAYLOAD_TOO_LARGE");
 
     // A response module only: large requests pass, large responses pass untouched.
-    let setup = service(limits, vec![(fixtures::rewrite_body(), "rewriter", vec![OnResponse])]).await;
+    let setup = service(
+        limits,
+        vec![(fixtures::rewrite_body(), "rewriter", vec![OnResponse])],
+    )
+    .await;
     let (status, _, body) = send(&app(&setup.wasm), "/echo", &[], "0123456789abcdefXYZ").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json_of(&body)["body"], "0123456789abcdefXYZ");
@@ -414,7 +475,9 @@ async fn modules_survive_a_restart_and_bad_records_stop_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("smg.db");
     let store = crate::store::open(&path).await.unwrap();
-    let wasm = WasmService::start(store.clone(), Limits::default()).await.unwrap();
+    let wasm = WasmService::start(store.clone(), Limits::default())
+        .await
+        .unwrap();
     let added = wasm
         .add_bytes(
             WasmModuleDescriptor::new("noop", upload_path("noop.wasm"), [OnRequest]),
@@ -424,7 +487,9 @@ async fn modules_survive_a_restart_and_bad_records_stop_it() {
     let uuid = added.uuid().unwrap().to_string();
     drop(wasm);
 
-    let again = WasmService::start(store.clone(), Limits::default()).await.unwrap();
+    let again = WasmService::start(store.clone(), Limits::default())
+        .await
+        .unwrap();
     let list = again.list();
     assert_eq!(list.modules.len(), 1);
     assert_eq!(list.modules[0].module_uuid, uuid);
@@ -439,7 +504,10 @@ async fn modules_survive_a_restart_and_bad_records_stop_it() {
         .put("wasm_module_bytes", &uuid, b"tampered".to_vec())
         .await
         .unwrap();
-    let err = WasmService::start(store, Limits::default()).await.err().unwrap();
+    let err = WasmService::start(store, Limits::default())
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains(&uuid), "{err}");
 }
 
@@ -466,7 +534,10 @@ async fn duplicates_and_removal() {
     setup.wasm.remove(&parsed).await.unwrap();
     assert!(setup.wasm.list().modules.is_empty());
     let err = setup.wasm.remove(&parsed).await.unwrap_err();
-    assert_eq!(err.to_string(), format!("Module with UUID {uuid} not found"));
+    assert_eq!(
+        err.to_string(),
+        format!("Module with UUID {uuid} not found")
+    );
     // Once removed, the same bytes may be registered again.
     let third = setup
         .wasm

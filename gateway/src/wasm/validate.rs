@@ -6,7 +6,14 @@ use std::path::{Path, PathBuf};
 
 /// Directories a module may not be read from.
 pub const PROTECTED_DIRS: [&str; 8] = [
-    "/etc/", "/proc/", "/sys/", "/dev/", "/boot/", "/root/", "/var/log/", "/var/run/",
+    "/etc/",
+    "/proc/",
+    "/sys/",
+    "/dev/",
+    "/boot/",
+    "/root/",
+    "/var/log/",
+    "/var/run/",
 ];
 
 /// Check the descriptor's path without touching the filesystem.
@@ -18,7 +25,10 @@ pub fn check_path(raw: &str) -> Result<PathBuf, String> {
     if !path.is_absolute() {
         return Err(format!("file_path must be an absolute path: '{raw}'"));
     }
-    if raw.split('/').any(|segment| segment == ".." || segment == ".") {
+    if raw
+        .split('/')
+        .any(|segment| segment == ".." || segment == ".")
+    {
         return Err(format!(
             "file_path must not contain '..' or '.' components: '{raw}'"
         ));
@@ -49,10 +59,12 @@ pub async fn read_module_file(name: &str, raw: &str) -> Result<Vec<u8>, String> 
         return Err("name must not be empty".into());
     }
     let path = check_path(raw)?;
-    let resolved = tokio::fs::canonicalize(&path).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("file not found: '{raw}'"),
-        _ => format!("cannot access '{raw}': {e}"),
-    })?;
+    let resolved = tokio::fs::canonicalize(&path)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!("file not found: '{raw}'"),
+            _ => format!("cannot access '{raw}': {e}"),
+        })?;
     check_extension_and_dir(&resolved)
         .map_err(|e| format!("{e} (after resolving symlinks of '{raw}')"))?;
     let meta = tokio::fs::metadata(&resolved)

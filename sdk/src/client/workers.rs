@@ -1,10 +1,12 @@
 //! The workers API (`/workers`), with helpers that wait for the background jobs behind its
 //! 202 answers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
 use reqwest::Method;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{ApiRequest, Client, RouteKind, WorkerEvent};
@@ -210,15 +212,53 @@ impl<'a> Workers<'a> {
     /// Watch the worker list: poll `GET /workers` every `interval` and yield what changed.
     ///
     /// The first successful poll yields [`WorkerEvent::Added`] for every worker; later polls
-    /// yield `Added`, `Changed` and `Removed` by worker id. A failed poll yields one `Err` and
-    /// the watch goes on, backing off up to four intervals; the stream never ends by itself.
-    /// One request is in flight at a time, and nothing is fetched while the stream is not
-    /// polled.
+    /// yield `Added`, `Changed` and `Removed` by worker id. Every successful poll ends with one
+    /// [`WorkerEvent::Synced`] (after that poll's changes, also when nothing changed), so a
+    /// consumer knows the list is complete and fresh. A failed poll yields one `Err` and the
+    /// watch goes on, backing off up to four intervals; the stream never ends by itself. One
+    /// request is in flight at a time, and nothing is fetched while the stream is not polled.
+    ///
+    /// To poll before the interval is up, use [`watch_with_refresh`](Self::watch_with_refresh).
     pub fn watch(
         &self,
         interval: Duration,
     ) -> impl Stream<Item = Result<WorkerEvent>> + Send + 'static {
-        super::watch::watch_workers(self.client.clone(), interval)
+        super::watch::watch_workers(self.client.clone(), interval, None)
+    }
+
+    /// [`watch`](Self::watch), plus a way to poll now: `refresh.notify_one()` cuts the current
+    /// wait short (the interval, or a failure backoff) and the next poll starts at once. A
+    /// notification that arrives while a poll is in flight is kept, so that poll is followed
+    /// by another one right away (use `notify_one`, not `notify_waiters`, which only wakes a
+    /// watch that is waiting at that moment). Polls stay single-flight.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: smg_sdk::Client) {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use futures::StreamExt;
+    /// use smg_sdk::WorkerEvent;
+    ///
+    /// let refresh = Arc::new(tokio::sync::Notify::new());
+    /// let workers = client.workers();
+    /// let mut watch = Box::pin(workers.watch_with_refresh(Duration::from_secs(30), refresh.clone()));
+    /// // Elsewhere, e.g. on a key press:
+    /// refresh.notify_one();
+    /// while let Some(item) = watch.next().await {
+    ///     match item {
+    ///         Ok(WorkerEvent::Synced { total }) => println!("{total} workers, up to date"),
+    ///         Ok(change) => println!("{change:?}"),
+    ///         Err(e) => eprintln!("poll failed: {e}"),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn watch_with_refresh(
+        &self,
+        interval: Duration,
+        refresh: Arc<Notify>,
+    ) -> impl Stream<Item = Result<WorkerEvent>> + Send + 'static {
+        super::watch::watch_workers(self.client.clone(), interval, Some(refresh))
     }
 
     /// Sleep one poll interval, or until the deadline. False when the deadline has passed.
@@ -234,11 +274,13 @@ impl<'a> Workers<'a> {
 }
 
 impl Client {
-    /// Same as [`Workers::watch`]: a stream of worker list changes, polled every `interval`.
+    /// Same as [`Workers::watch`]: a stream of worker list changes, polled every `interval`
+    /// (each successful poll ends with [`WorkerEvent::Synced`]). See
+    /// [`Workers::watch_with_refresh`] to poll on demand.
     pub fn watch_workers(
         &self,
         interval: Duration,
     ) -> impl Stream<Item = Result<WorkerEvent>> + Send + 'static {
-        super::watch::watch_workers(self.clone(), interval)
+        super::watch::watch_workers(self.clone(), interval, None)
     }
 }

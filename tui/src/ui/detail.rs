@@ -7,7 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Widget, Wrap};
 use smg_sdk::{JobState, WorkerInfo};
 
-use super::{dim_if_stale, panel, sparkline, status_style, status_text};
+use super::{
+    breaker_style, breaker_text, dim_if_stale, panel, rate_text, sparkline, status_style,
+    status_text,
+};
 use crate::app::App;
 use crate::event::Source;
 use crate::format;
@@ -92,9 +95,45 @@ fn spec_panel(area: Rect, buf: &mut Buffer, app: &App, w: &WorkerInfo) {
             format!("{} requests through the gateway", w.load),
         ),
     ];
-    if let Some(cb) = &w.circuit_breaker {
-        lines.push(kv("circuit breaker", cb.clone()));
-    }
+    let cb = w.circuit_breaker.as_deref();
+    lines.push(Line::from(vec![
+        Span::styled(
+            format!("{:<16}", "circuit breaker"),
+            Style::new().fg(Color::DarkGray),
+        ),
+        Span::styled(breaker_text(cb), breaker_style(cb)),
+        Span::styled(
+            match cb {
+                Some("open") => "  (not routed to until it half-opens)",
+                Some("half_open") => "  (probing with a few requests)",
+                _ => "",
+            },
+            Style::new().fg(Color::DarkGray),
+        ),
+    ]));
+    let traffic = if app.metrics_unavailable() {
+        Line::styled(
+            format!(
+                "{:<16}metrics unavailable ({})",
+                "traffic",
+                app.metrics_url.as_deref().unwrap_or("/metrics")
+            ),
+            Style::new().fg(Color::DarkGray),
+        )
+    } else {
+        match app.traffic.for_worker(&s.url) {
+            Some(r) => kv(
+                "traffic",
+                format!(
+                    "{} req/s · {} errors (gateway counters)",
+                    rate_text(r.req_per_sec),
+                    r.err_rate.map_or_else(|| "-".to_string(), format::pct)
+                ),
+            ),
+            None => kv("traffic", "- (waiting for a second metrics scrape)"),
+        }
+    };
+    lines.push(traffic);
     if let Some(p) = &s.provider {
         lines.push(kv("provider", p.as_str().to_string()));
     }

@@ -3,8 +3,10 @@
 
 mod detail;
 mod models;
+mod modules;
 mod overlay;
 mod overview;
+mod tokenizers;
 mod workers;
 
 use ratatui::Frame;
@@ -15,7 +17,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Sparkline, Widget};
 use smg_sdk::WorkerStatus;
 
-use crate::app::{App, Mode, View};
+use crate::app::{App, Identity, Mode, View};
 use crate::event::Source;
 use crate::format;
 use crate::series::Series;
@@ -57,6 +59,8 @@ pub fn draw(area: Rect, buf: &mut Buffer, app: &App, view: View) {
         View::Workers => workers::draw(body, buf, app),
         View::Detail => detail::draw(body, buf, app),
         View::Models => models::draw(body, buf, app),
+        View::Tokenizers => tokenizers::draw(body, buf, app),
+        View::Modules => modules::draw(body, buf, app),
     }
     draw_status_line(status, buf, app);
     draw_hints(hints, buf, app, view);
@@ -87,6 +91,32 @@ pub fn status_text(status: Option<WorkerStatus>) -> String {
         None => '?',
     };
     format!("{glyph} {}", status.map_or("unknown", WorkerStatus::as_str))
+}
+
+/// Colour of a circuit-breaker state: open red, half-open yellow, closed plain.
+pub fn breaker_style(state: Option<&str>) -> Style {
+    match state {
+        Some("open") => Style::new().fg(Color::Red).bold(),
+        Some("half_open") => Style::new().fg(Color::Yellow),
+        Some(_) => Style::new(),
+        None => Style::new().fg(Color::DarkGray),
+    }
+}
+
+/// A circuit-breaker state as shown: the wire spelling, `-` when not reported.
+pub fn breaker_text(state: Option<&str>) -> String {
+    state.unwrap_or("-").to_string()
+}
+
+/// `12.5`, `0.3`, `1.2k` requests per second.
+pub fn rate_text(per_sec: f64) -> String {
+    if per_sec == 0.0 {
+        "0".to_string()
+    } else if per_sec < 10.0 {
+        format!("{per_sec:.1}")
+    } else {
+        format::num(per_sec)
+    }
 }
 
 /// Panel title with the data's age: ` Workers (42) · 3s ago `, `· loading…`, `· stale`.
@@ -173,12 +203,32 @@ fn draw_header(area: Rect, buf: &mut Buffer, app: &App) {
         Some(_) => Span::styled("not ready", Style::new().fg(Color::Red)),
         None => Span::styled("?", Style::new().fg(Color::DarkGray)),
     };
-    let principal = match &app.principal {
-        Some((who, role)) => format!("{who} ({role})"),
-        None => "—".to_string(),
-    };
     let dim = Style::new().fg(Color::DarkGray);
-    let line = Line::from(vec![
+    let mut who = vec![Span::raw("principal ")];
+    match (&app.identity, &app.principal) {
+        (Identity::Refused { status, .. }, _) => {
+            who = vec![Span::styled(
+                format!("✖ token refused ({status} on /admin/whoami) · actions disabled"),
+                Style::new().fg(Color::Red).bold(),
+            )]
+        }
+        (_, Some((name, role))) => {
+            let role_style = if role.eq_ignore_ascii_case("admin") {
+                Style::new().fg(Color::Green)
+            } else {
+                Style::new().fg(Color::Yellow)
+            };
+            who.push(Span::styled(name.clone(), Style::new().bold()));
+            who.push(Span::raw(" ("));
+            who.push(Span::styled(role.clone(), role_style));
+            who.push(Span::raw(")"));
+        }
+        (Identity::NoEndpoint, None) => {
+            who.push(Span::styled("? (role unknown: no /admin/whoami)", dim))
+        }
+        _ => who.push(Span::styled("—", dim)),
+    }
+    let mut line = Line::from(vec![
         Span::styled(
             " SMG ",
             Style::new().fg(Color::Black).bg(Color::Cyan).bold(),
@@ -193,13 +243,12 @@ fn draw_header(area: Rect, buf: &mut Buffer, app: &App) {
         Span::raw("readiness "),
         readiness,
         Span::styled("  │  ", dim),
-        Span::raw(format!("principal {principal}")),
-        if app.actions_allowed() {
-            Span::raw("")
-        } else {
-            Span::styled("  read-only", Style::new().fg(Color::Yellow))
-        },
     ]);
+    line.spans.extend(who);
+    if !app.actions_allowed() && app.principal.is_some() {
+        line.spans
+            .push(Span::styled("  read-only", Style::new().fg(Color::Yellow)));
+    }
     Paragraph::new(line).render(area, buf);
 }
 
@@ -220,7 +269,11 @@ fn draw_tabs(area: Rect, buf: &mut Buffer, app: &App, view: View) {
         Span::raw(" "),
         tab("3", "Models", view == View::Models),
         Span::raw(" "),
-        tab("4", "Help", matches!(app.mode, Mode::Help)),
+        tab("4", "Tokenizers", view == View::Tokenizers),
+        Span::raw(" "),
+        tab("5", "Modules", view == View::Modules),
+        Span::raw(" "),
+        tab("?", "Help", matches!(app.mode, Mode::Help)),
     ];
     if view == View::Detail {
         let id = app.detail_id.as_deref().unwrap_or("?");
@@ -229,7 +282,7 @@ fn draw_tabs(area: Rect, buf: &mut Buffer, app: &App, view: View) {
             Style::new().fg(Color::Cyan),
         ));
     }
-    if !app.filter.is_empty() && matches!(view, View::Workers | View::Models) {
+    if !app.filter.is_empty() && view.filterable() {
         spans.push(Span::styled(
             format!("   filter: {}", app.filter),
             Style::new().fg(Color::Cyan),
@@ -248,7 +301,7 @@ fn banner_lines(app: &App) -> Vec<Line<'static>> {
         .iter()
         .filter_map(|(s, _)| app.source(*s).failing_since())
         .min();
-    let last_ok = Source::ALL
+    let last_ok = Source::CORE
         .iter()
         .filter_map(|s| app.source(*s).last_success)
         .max();
@@ -327,7 +380,7 @@ fn draw_hints(area: Rect, buf: &mut Buffer, app: &App, view: View) {
     let allowed = app.actions_allowed();
     let mut hints: Vec<(&str, &str, bool)> = Vec::new();
     match view {
-        View::Overview => hints.extend([("1-3", "views", false), ("r", "refresh", false)]),
+        View::Overview => hints.extend([("1-5", "views", false), ("r", "refresh", false)]),
         View::Workers => hints.extend([
             ("j/k", "move", false),
             ("⏎", "detail", false),
@@ -340,10 +393,19 @@ fn draw_hints(area: Rect, buf: &mut Buffer, app: &App, view: View) {
             ("⏎", "workers", false),
             ("/", "filter", false),
         ]),
+        View::Tokenizers | View::Modules => {
+            hints.extend([("j/k", "move", false), ("/", "filter", false)])
+        }
     }
-    hints.extend([("a", "add", true)]);
-    if matches!(view, View::Workers | View::Detail) {
-        hints.extend([("e", "edit", true), ("d", "delete", true)]);
+    match view {
+        View::Tokenizers => hints.extend([("a", "add tokenizer", true), ("d", "delete", true)]),
+        View::Modules => {}
+        View::Workers | View::Detail => hints.extend([
+            ("a", "add", true),
+            ("e", "edit", true),
+            ("d", "delete", true),
+        ]),
+        _ => hints.extend([("a", "add", true)]),
     }
     hints.extend([
         ("F", "flush", true),

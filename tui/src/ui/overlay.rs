@@ -17,7 +17,9 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
             ("1  :overview", "fleet overview"),
             ("2  :workers", "worker table"),
             ("3  :models", "models and their workers"),
-            ("4  ?  :help", "this help (Esc closes)"),
+            ("4  :tokenizers", "tokenizers and load status"),
+            ("5  :modules", "WASM modules and executions"),
+            ("?  :help", "this help (Esc closes)"),
             ("Enter", "worker detail / workers of model"),
             ("Esc", "back, or clear the filter"),
             (":", "command line (Tab completes)"),
@@ -36,10 +38,11 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
     (
         "Filter and sort",
         &[
-            ("/", "filter: id, url, model, status"),
+            ("/", "filter the table of the view"),
             ("s  S", "next sort column / flip direction"),
             ("I U M T R A", "sort: id url model type runtime status"),
-            ("N W K H O L P", "sort: run wait usage hit tok/s load prio"),
+            ("B N W K H O", "sort: breaker run wait usage hit tok/s"),
+            ("Q E L P", "sort: req/s err% load prio"),
             ("", "(Shift+letter; again flips the direction)"),
             (":sort -run", "sort by a column (- = descending)"),
         ],
@@ -47,9 +50,9 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
     (
         "Actions (confirmed first)",
         &[
-            ("a  :add", "add a worker (form)"),
+            ("a  :add", "add a worker (tokenizer in view 4)"),
             ("e", "edit priority / cost / labels"),
-            ("d  Ctrl-d", "delete (drain) the selected worker"),
+            ("d  Ctrl-d", "delete the selected worker / tokenizer"),
             ("F  :flush", "flush the KV cache of all workers"),
             ("r  :refresh", "poll every source now"),
         ],
@@ -95,13 +98,16 @@ pub(super) fn help(area: Rect, buf: &mut Buffer, app: &App) {
     left.push(Line::raw("ID = last 8 characters of the worker id;"));
     left.push(Line::raw("LOAD = requests in flight through the gateway;"));
     left.push(Line::raw("RUN/WAIT/TOKEN USAGE/HIT%/GEN TOK/S come from"));
-    left.push(Line::raw("/get_loads (- when a worker did not report)."));
+    left.push(Line::raw("/get_loads (- when a worker did not report);"));
+    left.push(Line::raw(
+        "REQ/S, ERR% from the gateway's /metrics counters;",
+    ));
+    left.push(Line::raw(
+        "BREAKER: closed, open (red), half_open (yellow).",
+    ));
     left.push(Line::default());
-    if !app.actions_allowed() {
-        right.push(Line::styled(
-            "Actions are disabled: your role is not admin.",
-            Style::new().fg(Color::Yellow),
-        ));
+    if let Some(reason) = app.actions_blocked_reason() {
+        right.push(Line::styled(reason, Style::new().fg(Color::Yellow)));
     }
     let h = left.len().max(right.len()) as u16 + 3;
     let rect = centered(area, 120, h);
@@ -120,7 +126,10 @@ pub(super) fn help(area: Rect, buf: &mut Buffer, app: &App) {
 }
 
 pub(super) fn confirm(area: Rect, buf: &mut Buffer, c: &Confirm) {
-    let destructive = matches!(c.action, Action::DeleteWorker { .. } | Action::FlushCache);
+    let destructive = matches!(
+        c.action,
+        Action::DeleteWorker { .. } | Action::FlushCache | Action::DeleteTokenizer { .. }
+    );
     let color = if destructive {
         Color::Red
     } else {
@@ -133,6 +142,13 @@ pub(super) fn confirm(area: Rect, buf: &mut Buffer, c: &Confirm) {
             format!("Delete worker {id}? It drains its in-flight requests, then disappears.")
         }
         Action::FlushCache => "Flush the KV cache of every worker?".to_string(),
+        Action::AddTokenizer(req) => format!(
+            "Register the tokenizer {} from {}? It loads in the background.",
+            req.name, req.source
+        ),
+        Action::DeleteTokenizer { name } => {
+            format!("Delete the tokenizer {name}? /v1/tokenize stops serving it at once.")
+        }
     };
     let mut lines = vec![Line::styled(question, Style::new().bold()), Line::default()];
     for d in &c.details {

@@ -24,12 +24,21 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
     let halves = |r: Rect| -> [Rect; 2] {
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(r)
     };
+    let thirds = |r: Rect| -> [Rect; 3] {
+        Layout::horizontal([
+            Constraint::Ratio(1, 3),
+            Constraint::Ratio(1, 3),
+            Constraint::Ratio(1, 3),
+        ])
+        .areas(r)
+    };
     let [workers, readiness] = halves(top);
     workers_card(workers, buf, app);
     readiness_card(readiness, buf, app);
-    let [running, waiting] = halves(r1);
-    let [tps, hit] = halves(r2);
-    let [usage, sources] = halves(r3);
+    let [running, waiting, requests] = thirds(r1);
+    let [tps, hit, errors] = thirds(r2);
+    let [usage, sources] =
+        Layout::horizontal([Constraint::Ratio(1, 3), Constraint::Ratio(2, 3)]).areas(r3);
     let f = &app.fleet;
     let count = |v: f64| format::num(v);
     metric_card(
@@ -52,6 +61,16 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
         Metric::Count,
         Color::Yellow,
     );
+    traffic_card(
+        requests,
+        buf,
+        app,
+        "Requests/s (gateway)",
+        &f.req_rate,
+        super::rate_text,
+        Metric::Count,
+        Color::Cyan,
+    );
     metric_card(
         tps,
         buf,
@@ -72,6 +91,16 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
         Metric::Ratio,
         Color::Magenta,
     );
+    traffic_card(
+        errors,
+        buf,
+        app,
+        "Error rate (gateway)",
+        &f.err_rate,
+        format::pct,
+        Metric::SmallRatio,
+        Color::Red,
+    );
     metric_card(
         usage,
         buf,
@@ -85,10 +114,74 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
     sources_card(sources, buf, app);
 }
 
+/// A card fed by the gateway's Prometheus endpoint: a failing scrape shows "metrics
+/// unavailable" dimmed (never the red banner: it is a separate listener).
+#[allow(clippy::too_many_arguments)]
+fn traffic_card(
+    area: Rect,
+    buf: &mut Buffer,
+    app: &App,
+    name: &str,
+    series: &Series,
+    fmt: impl Fn(f64) -> String,
+    kind: Metric,
+    color: Color,
+) {
+    let state = app.source(Source::Metrics);
+    let mut title = vec![Span::styled(format!(" {name}"), Style::new().bold())];
+    if let Some(at) = state.last_success {
+        title.push(Span::raw(format!(" · {}", format::age(app.now, at))));
+    }
+    title.push(Span::raw(" "));
+    let block = ratatui::widgets::Block::bordered()
+        .border_style(Style::new().fg(Color::DarkGray))
+        .title(Line::from(title));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let dim = Style::new().fg(Color::DarkGray);
+    if app.metrics_unavailable() {
+        let url = app.metrics_url.as_deref().unwrap_or("/metrics");
+        let mut lines = vec![Line::styled(format!("metrics unavailable ({url})"), dim)];
+        if let Some(e) = state.failing() {
+            lines.push(Line::styled(e.message.clone(), dim));
+        }
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .render(inner, buf);
+        return;
+    }
+    if series.is_empty() {
+        let text = if state.last_success.is_some() {
+            "waiting for a second scrape…"
+        } else {
+            "waiting for data…"
+        };
+        Paragraph::new(Line::styled(text, dim)).render(inner, buf);
+        return;
+    }
+    let (scale, max) = kind.scale();
+    spark_with_caption(inner, buf, "", series, scale, max, color, fmt);
+}
+
 #[derive(Clone, Copy)]
 enum Metric {
+    /// Scaled to the largest sample.
     Count,
+    /// A fraction, drawn against 100 %.
     Ratio,
+    /// A fraction that is usually small (error rates), scaled to the largest sample.
+    SmallRatio,
+}
+
+impl Metric {
+    /// Sparkline scale and fixed maximum.
+    fn scale(self) -> (f64, Option<u64>) {
+        match self {
+            Self::Count => (1.0, None),
+            Self::Ratio => (1000.0, Some(1000)),
+            Self::SmallRatio => (1000.0, None),
+        }
+    }
 }
 
 fn workers_card(area: Rect, buf: &mut Buffer, app: &App) {
@@ -222,10 +315,7 @@ fn metric_card(
             .render(inner, buf);
         return;
     }
-    let (scale, max) = match kind {
-        Metric::Count => (1.0, None),
-        Metric::Ratio => (1000.0, Some(1000)),
-    };
+    let (scale, max) = kind.scale();
     spark_with_caption(inner, buf, "", series, scale, max, color, fmt);
     dim_if_stale(area, buf, app, Source::Loads);
 }
@@ -280,46 +370,76 @@ fn sources_card(area: Rect, buf: &mut Buffer, app: &App) {
         .title(Line::from(" Sources ").bold());
     let inner = block.inner(area);
     block.render(area, buf);
-    let mut lines = Vec::new();
-    for s in Source::ALL {
-        let st = app.source(s);
-        let age = st
-            .last_success
-            .map_or_else(|| "never".to_string(), |at| format::age(app.now, at));
-        let line = match st.failing() {
-            Some(e) => Line::from(vec![
-                Span::styled(format!("✖ {:<12}", s.route()), Style::new().fg(Color::Red)),
-                Span::styled(
-                    format!("last ok {age:<9} {}", e.message),
-                    Style::new().fg(Color::Red),
-                ),
-            ]),
-            None if st.last_success.is_some() => Line::from(vec![
-                Span::styled(
-                    format!("✔ {:<12}", s.route()),
-                    Style::new().fg(Color::Green),
-                ),
-                Span::raw(format!("ok {age}")),
-            ]),
-            None => Line::styled(
-                format!("… {:<12}waiting", s.route()),
-                Style::new().fg(Color::DarkGray),
-            ),
-        };
-        lines.push(line);
-    }
+    let [list, info] = Layout::vertical([Constraint::Length(4), Constraint::Fill(1)]).areas(inner);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(list);
+    let lines = |sources: &[Source]| -> Vec<Line<'static>> {
+        sources.iter().map(|s| source_line(app, *s)).collect()
+    };
+    Paragraph::new(lines(&Source::CORE)).render(left, buf);
+    Paragraph::new(lines(&[
+        Source::Tokenizers,
+        Source::Wasm,
+        Source::Whoami,
+        Source::Metrics,
+    ]))
+    .render(right, buf);
     let reporting = app.metrics.values().filter(|m| m.running.is_some()).count();
-    lines.push(Line::default());
-    lines.push(Line::raw(format!(
-        "engine loads reported by {reporting} of {} workers",
-        app.workers.len()
-    )));
     let (wr, wt) = app.wildcard_workers();
-    lines.push(Line::raw(format!(
-        "models {} (wildcard workers {wr}/{wt} ready)",
-        app.model_count()
-    )));
-    Paragraph::new(lines).render(inner, buf);
+    let lines = vec![
+        Line::default(),
+        Line::raw(format!(
+            "engine loads reported by {reporting} of {} workers · models {} (wildcard workers \
+             {wr}/{wt} ready)",
+            app.workers.len(),
+            app.model_count()
+        )),
+    ];
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: true })
+        .render(info, buf);
+}
+
+/// One line of the Sources card: `✔ /workers  ok 3s ago`, or the error.
+fn source_line(app: &App, s: Source) -> Line<'static> {
+    let st = app.source(s);
+    let age = st
+        .last_success
+        .map_or_else(|| "never".to_string(), |at| format::age(app.now, at));
+    let route = format!("{:<15}", s.route());
+    let ok = |note: String| {
+        Line::from(vec![
+            Span::styled(format!("✔ {route}"), Style::new().fg(Color::Green)),
+            Span::raw(note),
+        ])
+    };
+    match st.failing() {
+        // A separate listener: never red.
+        Some(e) if s == Source::Metrics => Line::styled(
+            format!("– {route}unavailable · {}", e.message),
+            Style::new().fg(Color::DarkGray),
+        ),
+        Some(e) => Line::from(vec![
+            Span::styled(format!("✖ {route}"), Style::new().fg(Color::Red)),
+            Span::styled(
+                format!("last ok {age:<9} {}", e.message),
+                Style::new().fg(Color::Red),
+            ),
+        ]),
+        None if st.last_success.is_some() => match s {
+            Source::Wasm if matches!(app.wasm, Some(crate::event::WasmState::Disabled)) => {
+                ok(format!("disabled (no --enable-wasm) · {age}"))
+            }
+            Source::Whoami if app.identity == crate::app::Identity::NoEndpoint => {
+                ok(format!("404: not provided · {age}"))
+            }
+            _ => ok(format!("ok {age}")),
+        },
+        None => Line::styled(
+            format!("… {route}waiting"),
+            Style::new().fg(Color::DarkGray),
+        ),
+    }
 }
 
 /// `1 sample`, `40 samples`.

@@ -8,10 +8,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget};
 use smg_sdk::WorkerInfo;
 
-use super::{dim_if_stale, no_data_text, status_style, status_text};
+use super::{
+    breaker_style, breaker_text, dim_if_stale, no_data_text, rate_text, status_style, status_text,
+};
 use crate::app::{App, Column, WorkerMetrics};
 use crate::event::Source;
 use crate::format;
+use crate::traffic::Rate;
 
 const BAR_WIDTH: usize = 10;
 
@@ -23,11 +26,14 @@ fn width(c: Column) -> Constraint {
         Column::Type => Constraint::Length(7),
         Column::Runtime => Constraint::Length(11),
         Column::Status => Constraint::Length(11),
+        Column::Breaker => Constraint::Length(9),
         Column::Running => Constraint::Length(5),
         Column::Waiting => Constraint::Length(5),
         Column::TokenUsage => Constraint::Length(BAR_WIDTH as u16 + 6),
         Column::HitRate => Constraint::Length(6),
         Column::GenTps => Constraint::Length(9),
+        Column::ReqRate => Constraint::Length(6),
+        Column::ErrRate => Constraint::Length(6),
         Column::Load => Constraint::Length(5),
         Column::Priority => Constraint::Length(5),
     }
@@ -43,7 +49,7 @@ fn min_width(c: Column) -> u16 {
 }
 
 /// Columns dropped first when the terminal is too narrow for all of them.
-const DROP_ORDER: [Column; 8] = [
+const DROP_ORDER: [Column; 10] = [
     Column::Runtime,
     Column::Type,
     Column::Priority,
@@ -52,6 +58,8 @@ const DROP_ORDER: [Column; 8] = [
     Column::GenTps,
     Column::HitRate,
     Column::Id,
+    Column::Breaker,
+    Column::ErrRate,
 ];
 
 /// The columns that fit in `avail` cells (the sort column is never dropped).
@@ -76,6 +84,8 @@ fn right(c: Column) -> bool {
             | Column::Waiting
             | Column::HitRate
             | Column::GenTps
+            | Column::ReqRate
+            | Column::ErrRate
             | Column::Load
             | Column::Priority
     )
@@ -93,7 +103,18 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
     }
     let arrow = if app.sort.descending { '↓' } else { '↑' };
     name.push_str(&format!(" · sort {}{arrow}", app.sort.column.header()));
-    let block = super::panel(app, &name, Source::Workers);
+    let mut block = super::panel(app, &name, Source::Workers);
+    let metrics_na = app.metrics_unavailable();
+    if metrics_na {
+        let url = app
+            .metrics_url
+            .as_deref()
+            .unwrap_or("the gateway's /metrics");
+        block = block.title_bottom(Line::styled(
+            format!(" REQ/S, ERR%: metrics unavailable ({url}) "),
+            Style::new().fg(Color::DarkGray),
+        ));
+    }
     let inner = block.inner(area);
     block.render(area, buf);
 
@@ -107,6 +128,11 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
             Style::new().fg(Color::Yellow).bold()
         } else {
             Style::new().bold()
+        };
+        let style = if metrics_na && matches!(c, Column::ReqRate | Column::ErrRate) {
+            Style::new().fg(Color::DarkGray)
+        } else {
+            style
         };
         let line = Line::styled(text, style);
         Cell::from(if right(*c) {
@@ -132,7 +158,16 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
     let rows: Vec<Row> = app.order[offset..(offset + page).min(len)]
         .iter()
         .filter_map(|id| app.workers.get(id))
-        .map(|w| row(w, app.metrics_for(w), &cols))
+        .map(|w| {
+            let traffic = if metrics_na {
+                Traffic::Unavailable
+            } else {
+                app.traffic
+                    .for_worker(&w.spec.url)
+                    .map_or(Traffic::Pending, Traffic::Rate)
+            };
+            row(w, app.metrics_for(w), traffic, &cols)
+        })
         .collect();
     let table = Table::new(rows, cols.iter().map(|c| width(*c)))
         .header(header)
@@ -173,7 +208,23 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
     dim_if_stale(area, buf, app, Source::Workers);
 }
 
-fn row<'a>(w: &'a WorkerInfo, m: Option<&WorkerMetrics>, cols: &[Column]) -> Row<'a> {
+/// What the REQ/S and ERR% cells show.
+#[derive(Clone, Copy)]
+enum Traffic {
+    /// The metrics endpoint is failing: `n/a`, dimmed.
+    Unavailable,
+    /// Fewer than two scrapes so far: `-`.
+    Pending,
+    /// A rate.
+    Rate(Rate),
+}
+
+fn row<'a>(
+    w: &'a WorkerInfo,
+    m: Option<&WorkerMetrics>,
+    traffic: Traffic,
+    cols: &[Column],
+) -> Row<'a> {
     let dash = || Cell::from(Line::from("-").alignment(Alignment::Right));
     let num = |v: Option<i64>| match v {
         Some(v) => Cell::from(Line::from(v.to_string()).alignment(Alignment::Right)),
@@ -207,6 +258,38 @@ fn row<'a>(w: &'a WorkerInfo, m: Option<&WorkerMetrics>, cols: &[Column]) -> Row
         Some(t) => Cell::from(Line::from(format::num(t)).alignment(Alignment::Right)),
         None => dash(),
     };
+    let na = || {
+        Cell::from(
+            Line::styled("n/a", Style::new().fg(Color::DarkGray)).alignment(Alignment::Right),
+        )
+    };
+    let (req, err) = match traffic {
+        Traffic::Unavailable => (na(), na()),
+        Traffic::Pending => (dash(), dash()),
+        Traffic::Rate(r) => {
+            let err = match r.err_rate {
+                Some(e) => {
+                    let style = if e >= 0.05 {
+                        Style::new().fg(Color::Red)
+                    } else if e > 0.0 {
+                        Style::new().fg(Color::Yellow)
+                    } else {
+                        Style::new()
+                    };
+                    Cell::from(
+                        Line::styled(format!("{:.1}", e * 100.0), style)
+                            .alignment(Alignment::Right),
+                    )
+                }
+                None => dash(),
+            };
+            (
+                Cell::from(Line::from(rate_text(r.req_per_sec)).alignment(Alignment::Right)),
+                err,
+            )
+        }
+    };
+    let breaker = w.circuit_breaker.as_deref();
     let model = w
         .model_id
         .clone()
@@ -219,11 +302,14 @@ fn row<'a>(w: &'a WorkerInfo, m: Option<&WorkerMetrics>, cols: &[Column]) -> Row
         Cell::from(w.spec.worker_type.to_string()),
         Cell::from(w.spec.runtime_type.to_string()),
         Cell::from(Span::styled(status_text(w.status), status_style(w.status))),
+        Cell::from(Span::styled(breaker_text(breaker), breaker_style(breaker))),
         num(m.running),
         num(m.waiting),
         usage,
         hit,
         tps,
+        req,
+        err,
         Cell::from(Line::from(w.load.to_string()).alignment(Alignment::Right)),
         Cell::from(Line::from(w.spec.priority.to_string()).alignment(Alignment::Right)),
     ];
