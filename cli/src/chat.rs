@@ -56,7 +56,11 @@ pub async fn run(ctx: &Ctx, args: ChatArgs) -> Result<Exit> {
     if args.no_stream || ctx.out.format.is_structured() {
         let response = ctx.client.chat_completions(&request).await?;
         if !ctx.out.structured(&response)? {
-            let text = response.choices.first().map(|c| c.message.text()).unwrap_or_default();
+            let text = response
+                .choices
+                .first()
+                .map(|c| c.message.text())
+                .unwrap_or_default();
             write_stdout(&format!("{text}\n"))?;
         }
         return Ok(Exit::Ok);

@@ -10,8 +10,8 @@
 //! variant to [`Command`] and one arm to [`run`]. SDK errors propagate with `?`; their exit
 //! code and hints are chosen in [`exit::report`].
 
-mod chat;
 mod audit;
+mod chat;
 mod context;
 mod dash;
 mod exit;

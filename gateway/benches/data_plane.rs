@@ -22,7 +22,10 @@ async fn drive(url: &str, body: &'static str) -> (f64, Vec<Duration>) {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..CONNECTIONS {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .unwrap();
         let url = url.to_string();
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
@@ -65,11 +68,25 @@ fn main() {
     }
     // The worker and the gateway each get their own runtime thread, as separate processes
     // would; the load generator runs on the main runtime.
-    let worker_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let gateway_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let load_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let worker_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let gateway_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let load_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
 
-    let fleet = worker_rt.block_on(MockFleet::start(0, 1, MockConfig::default())).unwrap();
+    let fleet = worker_rt
+        .block_on(MockFleet::start(0, 1, MockConfig::default()))
+        .unwrap();
     let worker_url = fleet.urls()[0].clone();
     let dir = tempfile::tempdir().unwrap();
     let gateway = gateway_rt.block_on(async {
@@ -81,13 +98,22 @@ fn main() {
         })
         .await
         .unwrap();
-        let client = smg_sdk::Client::builder(format!("http://{}", gw.addr)).build().unwrap();
-        let created = client.workers().create(&WorkerSpec::new(worker_url.clone())).await.unwrap();
-        client.workers().wait_for_worker(&created.worker_id, Duration::from_secs(30)).await.unwrap();
+        let client = smg_sdk::Client::builder(format!("http://{}", gw.addr))
+            .build()
+            .unwrap();
+        let created = client
+            .workers()
+            .create(&WorkerSpec::new(worker_url.clone()))
+            .await
+            .unwrap();
+        client
+            .workers()
+            .wait_for_worker(&created.worker_id, Duration::from_secs(30))
+            .await
+            .unwrap();
         gw
     });
-    let body: &'static str =
-        r#"{"model":"mock-model","messages":[{"role":"user","content":"Say hello to the benchmark"}],"max_tokens":4}"#;
+    let body: &'static str = r#"{"model":"mock-model","messages":[{"role":"user","content":"Say hello to the benchmark"}],"max_tokens":4}"#;
     let direct_url = format!("{worker_url}/v1/chat/completions");
     let gateway_url = format!("http://{}/v1/chat/completions", gateway.addr);
 

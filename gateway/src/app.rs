@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::GatewayConfig;
 use crate::loads::Fanout;
 use crate::metrics::Metrics;
+use crate::parsers::Parsers;
 use crate::proxy::Proxy;
 use crate::proxy::policy::{CacheAwareConfig, Policy};
-use crate::parsers::Parsers;
 use crate::store::{self, StoreError};
 use crate::upstream::WorkerHttp;
 use crate::workers::{WorkerError, WorkerService};
@@ -137,15 +137,25 @@ impl Gateway {
             config.prometheus_host.as_deref().unwrap_or(&config.host),
             config.prometheus_port
         );
-        let metrics_listener = TcpListener::bind(&metrics_bind).await.map_err(|source| StartError::Bind {
-            addr: metrics_bind.clone(),
-            source,
-        })?;
+        let metrics_listener =
+            TcpListener::bind(&metrics_bind)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: metrics_bind.clone(),
+                    source,
+                })?;
         let metrics_addr = metrics_listener
             .local_addr()
-            .map_err(|source| StartError::Bind { addr: metrics_bind, source })?;
+            .map_err(|source| StartError::Bind {
+                addr: metrics_bind,
+                source,
+            })?;
         let shutdown = CancellationToken::new();
-        tokio::spawn(serve_metrics(metrics_listener, state.clone(), shutdown.clone()));
+        tokio::spawn(serve_metrics(
+            metrics_listener,
+            state.clone(),
+            shutdown.clone(),
+        ));
         let app = crate::routes::router(state.clone());
         let token = shutdown.clone();
         let server = tokio::spawn(async move {
@@ -182,7 +192,10 @@ async fn serve_metrics(listener: TcpListener, state: AppState, shutdown: Cancell
                 .metrics
                 .render(&state.workers.registry, state.workers.queue_depth());
             (
-                [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
                 text,
             )
         }),

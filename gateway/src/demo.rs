@@ -86,8 +86,16 @@ pub async fn start(args: &DemoArgs) -> Result<Demo, DemoError> {
         let _ = gateway.state.workers.create(request).await;
     }
     if args.rps > 0.0 {
-        let models = models.iter().take(args.workers).map(|m| m.to_string()).collect();
-        tokio::spawn(traffic(format!("http://{}", gateway.addr), models, args.rps));
+        let models = models
+            .iter()
+            .take(args.workers)
+            .map(|m| m.to_string())
+            .collect();
+        tokio::spawn(traffic(
+            format!("http://{}", gateway.addr),
+            models,
+            args.rps,
+        ));
     }
     Ok(Demo {
         gateway,

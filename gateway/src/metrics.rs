@@ -26,7 +26,10 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("smg_requests_total", "Proxied requests by route, model, worker and status"),
+            Opts::new(
+                "smg_requests_total",
+                "Proxied requests by route, model, worker and status",
+            ),
             &["route", "model", "worker", "status"],
         )?;
         let duration = HistogramVec::new(
@@ -41,11 +44,17 @@ impl Metrics {
             &["route", "model", "worker"],
         )?;
         let in_flight = IntGaugeVec::new(
-            Opts::new("smg_requests_in_flight", "Proxied requests in flight per worker"),
+            Opts::new(
+                "smg_requests_in_flight",
+                "Proxied requests in flight per worker",
+            ),
             &["worker"],
         )?;
         let retries = IntCounterVec::new(
-            Opts::new("smg_retries_total", "Retries of proxied requests, by the worker that failed"),
+            Opts::new(
+                "smg_retries_total",
+                "Retries of proxied requests, by the worker that failed",
+            ),
             &["route", "worker"],
         )?;
         let breaker_state = IntGaugeVec::new(
@@ -60,10 +69,14 @@ impl Metrics {
             &["worker", "status"],
         )?;
         let worker_load = IntGaugeVec::new(
-            Opts::new("smg_worker_load", "Requests in flight through the gateway per worker"),
+            Opts::new(
+                "smg_worker_load",
+                "Requests in flight through the gateway per worker",
+            ),
             &["worker"],
         )?;
-        let job_queue_depth = IntGauge::new("smg_job_queue_depth", "Worker jobs queued or running")?;
+        let job_queue_depth =
+            IntGauge::new("smg_job_queue_depth", "Worker jobs queued or running")?;
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),

@@ -56,7 +56,8 @@ pub mod prometheus;
 pub mod types;
 
 pub use client::{
-    ApiKeys, ApiRequest, Client, EventStream, ClientBuilder, RouteKind, Tokenizers, Wasm, WorkerEvent, Workers,
+    ApiKeys, ApiRequest, Client, ClientBuilder, EventStream, RouteKind, Tokenizers, Wasm,
+    WorkerEvent, Workers,
 };
 pub use error::{ApiError, Error, Result};
 pub use reqwest::Method;

@@ -150,7 +150,10 @@ impl GatewayProcess {
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     if let Some(rest) = line.split("smg metrics on http://").nth(1) {
-                        let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+                        let addr: String = rest
+                            .chars()
+                            .take_while(|c| !c.is_whitespace() && *c != '"')
+                            .collect();
                         let _ = tx.send(Ok(format!("metrics:{addr}")));
                     }
                     if let Some(rest) = line.split("smg listening on http://").nth(1) {

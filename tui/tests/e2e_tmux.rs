@@ -78,9 +78,9 @@ async fn dashboard_follows_a_real_gateway() {
     tui.keys(&["2"]);
     let screen = tui
         .wait_for("both workers in the table", WAIT, |s| {
-            urls[..2].iter().all(|u| {
-                line_with(s, &format!("{u} ")).is_some_and(|l| l.contains("● ready"))
-            })
+            urls[..2]
+                .iter()
+                .all(|u| line_with(s, &format!("{u} ")).is_some_and(|l| l.contains("● ready")))
         })
         .await;
     assert!(screen.contains("┌ Workers (2)"), "{screen}");

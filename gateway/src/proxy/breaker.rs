@@ -82,7 +82,8 @@ impl CircuitBreaker {
         if config.disabled {
             return BreakerState::Closed;
         }
-        if self.state == BreakerState::Open && now.duration_since(self.opened_at) >= config.timeout {
+        if self.state == BreakerState::Open && now.duration_since(self.opened_at) >= config.timeout
+        {
             self.state = BreakerState::HalfOpen;
             self.half_open_successes = 0;
         }
@@ -172,7 +173,10 @@ mod tests {
         b.record(&c, false, t0);
         // Outside the window the count restarts.
         b.record(&c, false, t0 + Duration::from_secs(61));
-        assert_eq!(b.state(&c, t0 + Duration::from_secs(61)), BreakerState::Closed);
+        assert_eq!(
+            b.state(&c, t0 + Duration::from_secs(61)),
+            BreakerState::Closed
+        );
         for _ in 0..3 {
             b.record(&c, false, t0 + Duration::from_secs(62));
         }
@@ -184,7 +188,10 @@ mod tests {
 
     #[test]
     fn disabled_breaker_never_opens() {
-        let c = BreakerConfig { disabled: true, ..config() };
+        let c = BreakerConfig {
+            disabled: true,
+            ..config()
+        };
         let mut b = CircuitBreaker::default();
         for _ in 0..10 {
             b.record(&c, false, Instant::now());

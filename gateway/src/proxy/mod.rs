@@ -125,7 +125,10 @@ fn prompt_text(body: &[u8]) -> String {
             push_text(&message.content, &mut out);
             out.push('\n');
         }
-        for value in [&peek.prompt, &peek.text, &peek.input, &peek.query].into_iter().flatten() {
+        for value in [&peek.prompt, &peek.text, &peek.input, &peek.query]
+            .into_iter()
+            .flatten()
+        {
             push_text(value, &mut out);
         }
     }
@@ -181,7 +184,12 @@ struct InFlight {
 }
 
 impl InFlight {
-    fn start(worker: Arc<Worker>, metrics: Arc<Metrics>, route: &'static str, started: Instant) -> Self {
+    fn start(
+        worker: Arc<Worker>,
+        metrics: Arc<Metrics>,
+        route: &'static str,
+        started: Instant,
+    ) -> Self {
         worker.in_flight.fetch_add(1, Ordering::Relaxed);
         let url = worker.url();
         metrics.in_flight.with_label_values(&[url.as_str()]).inc();
@@ -230,7 +238,11 @@ enum Attempt {
 }
 
 impl Proxy {
-    pub fn new(policy: Policy, metrics: Arc<Metrics>, request_timeout: Duration) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        policy: Policy,
+        metrics: Arc<Metrics>,
+        request_timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(256)
@@ -252,7 +264,12 @@ impl Proxy {
 
     /// Workers that may take a request for `model` (`None`: any): ready, HTTP, regular
     /// serving, serving the model (wildcards serve all), circuit not open.
-    fn eligible(&self, registry: &Registry, model: Option<&str>, exclude: &[String]) -> (Vec<Arc<Worker>>, bool) {
+    fn eligible(
+        &self,
+        registry: &Registry,
+        model: Option<&str>,
+        exclude: &[String],
+    ) -> (Vec<Arc<Worker>>, bool) {
         let mut serves_model = false;
         let workers = registry
             .all()
@@ -281,8 +298,11 @@ impl Proxy {
         let model = match serde_json::from_slice::<Peek>(&body) {
             Ok(peek) => peek.model.map(Cow::into_owned),
             Err(e) => {
-                return ApiError::bad_request("INVALID_JSON", format!("Request body is not valid JSON: {e}"))
-                    .into_response();
+                return ApiError::bad_request(
+                    "INVALID_JSON",
+                    format!("Request body is not valid JSON: {e}"),
+                )
+                .into_response();
             }
         };
         let prompt = self.policy.needs_prompt().then(|| prompt_text(&body));
@@ -312,7 +332,10 @@ impl Proxy {
             let (retryable, failed) = match &result {
                 Attempt::Response(r) => {
                     guard.status = r.status().as_str().to_string();
-                    (retry.retryable.contains(&r.status().as_u16()), r.status().is_server_error())
+                    (
+                        retry.retryable.contains(&r.status().as_u16()),
+                        r.status().is_server_error(),
+                    )
                 }
                 Attempt::Failed(_) => (true, true),
             };
@@ -336,7 +359,13 @@ impl Proxy {
         }
     }
 
-    async fn send(&self, worker: &Worker, route: &str, headers: &HeaderMap, body: Bytes) -> Attempt {
+    async fn send(
+        &self,
+        worker: &Worker,
+        route: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Attempt {
         let spec = worker.spec();
         let url = format!("{}{route}", base_url(&spec.url));
         let mut request = self.client.post(url).body(body);
@@ -370,7 +399,11 @@ fn finish(guard: InFlight, attempt: Attempt) -> Response {
         Attempt::Response(upstream) => stream_back(guard, upstream),
         Attempt::Failed(error) => {
             let (status, kind, code) = match error {
-                CallError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "gateway_timeout", "WORKER_TIMEOUT"),
+                CallError::Timeout(_) => (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "gateway_timeout",
+                    "WORKER_TIMEOUT",
+                ),
                 _ => (StatusCode::BAD_GATEWAY, "bad_gateway", "WORKER_UNREACHABLE"),
             };
             let message = format!("worker {} failed: {error}", guard.url);

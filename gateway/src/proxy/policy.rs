@@ -61,7 +61,9 @@ struct PrefixIndex {
 impl PrefixIndex {
     fn new(capacity: usize) -> Self {
         Self {
-            entries: lru::LruCache::new(NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN)),
+            entries: lru::LruCache::new(
+                NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN),
+            ),
         }
     }
 
@@ -84,7 +86,9 @@ impl PrefixIndex {
     fn matches(&mut self, hashes: &[u64], candidates: &[Arc<Worker>]) -> Vec<usize> {
         let mut matched = vec![0usize; candidates.len()];
         for (depth, hash) in hashes.iter().enumerate() {
-            let Some(workers) = self.entries.get(hash) else { break };
+            let Some(workers) = self.entries.get(hash) else {
+                break;
+            };
             let mut any = false;
             for (i, c) in candidates.iter().enumerate() {
                 if matched[i] == depth && workers.iter().any(|w| *w == c.id) {
@@ -240,14 +244,22 @@ mod tests {
     fn round_robin_is_exact() {
         let ws = vec![worker("a", 50), worker("b", 50), worker("c", 50)];
         let p = Policy::new(PolicyKind::RoundRobin, CacheAwareConfig::default());
-        let picks: Vec<String> = (0..6).map(|_| p.select(&ws, None).unwrap().id.clone()).collect();
+        let picks: Vec<String> = (0..6)
+            .map(|_| p.select(&ws, None).unwrap().id.clone())
+            .collect();
         assert_eq!(picks, ["a", "b", "c", "a", "b", "c"]);
     }
 
     #[test]
     fn higher_priority_tier_wins() {
         let ws = vec![worker("low", 10), worker("high", 90)];
-        for kind in [PolicyKind::RoundRobin, PolicyKind::Random, PolicyKind::PowerOfTwo, PolicyKind::LeastLoad, PolicyKind::CacheAware] {
+        for kind in [
+            PolicyKind::RoundRobin,
+            PolicyKind::Random,
+            PolicyKind::PowerOfTwo,
+            PolicyKind::LeastLoad,
+            PolicyKind::CacheAware,
+        ] {
             let p = Policy::new(kind, CacheAwareConfig::default());
             for _ in 0..10 {
                 assert_eq!(p.select(&ws, Some("x")).unwrap().id, "high", "{kind:?}");
@@ -269,14 +281,28 @@ mod tests {
     fn cache_aware_sends_a_repeated_prefix_to_the_same_worker() {
         let ws = vec![worker("a", 50), worker("b", 50), worker("c", 50)];
         let p = Policy::new(PolicyKind::CacheAware, CacheAwareConfig::default());
-        let system = "You are a careful assistant who answers questions about astronomy and physics. ";
-        let first = p.select(&ws, Some(&format!("{system} What is a pulsar?"))).unwrap().id.clone();
-        for q in ["What is a quasar?", "How far is Mars?", "Why is the sky blue?"] {
+        let system =
+            "You are a careful assistant who answers questions about astronomy and physics. ";
+        let first = p
+            .select(&ws, Some(&format!("{system} What is a pulsar?")))
+            .unwrap()
+            .id
+            .clone();
+        for q in [
+            "What is a quasar?",
+            "How far is Mars?",
+            "Why is the sky blue?",
+        ] {
             let again = p.select(&ws, Some(&format!("{system} {q}"))).unwrap();
             assert_eq!(again.id, first);
         }
         // Unrelated prompts spread by load instead.
-        let other = p.select(&ws, Some("Completely different text about cooking pasta at home tonight")).unwrap();
+        let other = p
+            .select(
+                &ws,
+                Some("Completely different text about cooking pasta at home tonight"),
+            )
+            .unwrap();
         assert_ne!(other.id, "");
     }
 

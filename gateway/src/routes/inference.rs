@@ -29,13 +29,19 @@ impl<S: Send + Sync> FromRequest<S> for ApiBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Bytes::from_request(req, state).await.map(Self).map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::payload_too_large(format!("Request body too large: {}", e.body_text()))
-            } else {
-                ApiError::bad_request("BAD_REQUEST", e.body_text())
-            }
-        })
+        Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::payload_too_large(format!(
+                        "Request body too large: {}",
+                        e.body_text()
+                    ))
+                } else {
+                    ApiError::bad_request("BAD_REQUEST", e.body_text())
+                }
+            })
     }
 }
 
@@ -51,7 +57,12 @@ pub fn router() -> Router<AppState> {
     })
 }
 
-async fn forward(state: AppState, route: &'static str, headers: HeaderMap, ApiBytes(body): ApiBytes) -> Response {
+async fn forward(
+    state: AppState,
+    route: &'static str,
+    headers: HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> Response {
     state
         .proxy
         .forward(&state.workers.registry, route, &headers, body)

@@ -107,7 +107,7 @@ pub struct LoadedModule {
     points: Vec<MiddlewareAttachPoint>,
     compiled: CompiledModule,
     counters: Counters,
-    last_accessed_ms: AtomicI64,
+    last_accessed_us: AtomicI64,
 }
 
 impl LoadedModule {
@@ -120,7 +120,7 @@ impl LoadedModule {
     }
 
     fn to_wire(&self) -> WasmModule {
-        let last = DateTime::from_timestamp_millis(self.last_accessed_ms.load(Ordering::Relaxed))
+        let last = DateTime::from_timestamp_micros(self.last_accessed_us.load(Ordering::Relaxed))
             .unwrap_or(self.meta.created_at);
         let metrics = self.counters.snapshot();
         WasmModule {
@@ -205,7 +205,7 @@ impl WasmService {
                 .map_err(|e| fail(e.to_string()))?;
             loaded.push(Arc::new(LoadedModule {
                 uuid,
-                last_accessed_ms: AtomicI64::new(meta.created_at.timestamp_millis()),
+                last_accessed_us: AtomicI64::new(meta.created_at.timestamp_micros()),
                 meta,
                 points,
                 compiled,
@@ -324,7 +324,7 @@ impl WasmService {
         }
         let module = Arc::new(LoadedModule {
             uuid: uuid.clone(),
-            last_accessed_ms: AtomicI64::new(meta.created_at.timestamp_millis()),
+            last_accessed_us: AtomicI64::new(meta.created_at.timestamp_micros()),
             meta,
             points,
             compiled,
@@ -407,8 +407,8 @@ impl WasmService {
         self.counters.record(elapsed, ok);
         module.counters.record(elapsed, ok);
         module
-            .last_accessed_ms
-            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+            .last_accessed_us
+            .store(Utc::now().timestamp_micros(), Ordering::Relaxed);
         match result {
             Ok(action) => Some(action),
             Err(error) => {

@@ -396,6 +396,7 @@ async fn on_error_replaces_failed_upstream_responses_only() {
         let (status, headers, body) = send(&app, path, &[], "x").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
         assert_eq!(headers["x-wasm-on-error"], "handled");
+        assert_eq!(headers["x-smg-error-code"], "UPSTREAM_UNAVAILABLE");
         assert_eq!(headers["content-type"], "application/json");
         assert_eq!(json_of(&body)["error"]["code"], "UPSTREAM_UNAVAILABLE");
     }

@@ -21,7 +21,11 @@ use crate::types::{
 pub type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T>> + Send>>;
 
 impl Client {
-    async fn post_json<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+    async fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
         let req = ApiRequest::new(Method::POST, path, RouteKind::Serving).json(body)?;
         self.send_json(req).await
     }
@@ -52,14 +56,19 @@ impl Client {
                         serde_json::from_str::<T>(&e.data)
                             .map_err(|err| Error::decode(&url, err, e.data.as_bytes())),
                     ),
-                    Err(err) => Some(Err(Error::InvalidInput(format!("broken event stream from {url}: {err}")))),
+                    Err(err) => Some(Err(Error::InvalidInput(format!(
+                        "broken event stream from {url}: {err}"
+                    )))),
                 })
             });
         Ok(Box::pin(stream))
     }
 
     /// `POST /v1/chat/completions`.
-    pub async fn chat_completions(&self, request: &ChatCompletionRequest) -> Result<ChatCompletionResponse> {
+    pub async fn chat_completions(
+        &self,
+        request: &ChatCompletionRequest,
+    ) -> Result<ChatCompletionResponse> {
         let mut request = request.clone();
         request.stream = None;
         self.post_json("/v1/chat/completions", &request).await
@@ -83,7 +92,10 @@ impl Client {
     }
 
     /// `POST /v1/completions` with `stream: true`.
-    pub async fn completions_stream(&self, request: &CompletionRequest) -> Result<EventStream<CompletionResponse>> {
+    pub async fn completions_stream(
+        &self,
+        request: &CompletionRequest,
+    ) -> Result<EventStream<CompletionResponse>> {
         let mut request = request.clone();
         request.stream = Some(true);
         self.post_stream("/v1/completions", &request).await
@@ -97,7 +109,10 @@ impl Client {
     }
 
     /// SGLang's `POST /generate` with `stream: true` (each chunk's `text` is cumulative).
-    pub async fn generate_stream(&self, request: &GenerateRequest) -> Result<EventStream<GenerateResponse>> {
+    pub async fn generate_stream(
+        &self,
+        request: &GenerateRequest,
+    ) -> Result<EventStream<GenerateResponse>> {
         let mut request = request.clone();
         request.stream = Some(true);
         self.post_stream("/generate", &request).await

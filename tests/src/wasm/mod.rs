@@ -13,7 +13,7 @@
 //! | [`reject`] | `smg` | request: `reject(403)` |
 //! | [`rewrite_body`] | `smg` | response: JSON content type, body `{"rewritten":true}` |
 //! | [`rewrite_request`] | `smg` | request: set `x-rewritten: yes`, body `{"rewritten":"request"}` (and a status, ignored) |
-//! | [`on_error`] | `on-error-only` | error: 503, two headers, a D1 body |
+//! | [`on_error`] | `on-error-only` | error: 503, three headers, a D1 body |
 //! | [`infinite_loop`] | `smg` | request: never returns |
 //! | [`memory_bomb`] | `smg` | request: grows memory without end |
 //! | [`trap`] | `smg` | request: `unreachable` |

@@ -2,8 +2,9 @@
 ;; fixture world `on-error-only`), so it shows that a module needs only the exports of its
 ;; attach points. It replaces a failed upstream's error response:
 ;; - on-error -> modify { status: 503,
-;;                        headers-set: [content-type: application/json, x-wasm-on-error: handled],
-;;                        body-replace: a D1 error body }
+;;                        headers-set: [content-type: application/json, x-wasm-on-error: handled,
+;;                                      x-smg-error-code: UPSTREAM_UNAVAILABLE],
+;;                        body-replace: a D1 error body with the same code }
 ;; `error-info` flattens to 18 values, more than the canonical ABI's 16, so `on-error` gets a
 ;; single pointer to it (which this module does not need to read). The action layout is
 ;; described in pass_through.wat.
@@ -15,6 +16,8 @@
   (data (i32.const 272) "application/json")   ;; 16 bytes
   (data (i32.const 288) "x-wasm-on-error")    ;; 15 bytes
   (data (i32.const 304) "handled")            ;; 7 bytes
+  (data (i32.const 320) "x-smg-error-code")   ;; 16 bytes
+  (data (i32.const 336) "UPSTREAM_UNAVAILABLE") ;; 20 bytes
   ;; 129 bytes
   (data (i32.const 1024) "{\"error\":{\"message\":\"The model is briefly unavailable, please retry\",\"type\":\"service_unavailable\",\"code\":\"UPSTREAM_UNAVAILABLE\"}}")
 
@@ -34,7 +37,7 @@
     (local.get $ptr))
 
   (func (export "smg:gateway/middleware-on-error#on-error") (param $info i32) (result i32)
-    ;; two header records at 512
+    ;; three header records at 512
     (i32.store (i32.const 512) (i32.const 256))
     (i32.store (i32.const 516) (i32.const 12))
     (i32.store (i32.const 520) (i32.const 272))
@@ -43,12 +46,16 @@
     (i32.store (i32.const 532) (i32.const 15))
     (i32.store (i32.const 536) (i32.const 304))
     (i32.store (i32.const 540) (i32.const 7))
+    (i32.store (i32.const 544) (i32.const 320))
+    (i32.store (i32.const 548) (i32.const 16))
+    (i32.store (i32.const 552) (i32.const 336))
+    (i32.store (i32.const 556) (i32.const 20))
     (memory.fill (i32.const 16) (i32.const 0) (i32.const 44))
     (i32.store8 (i32.const 16) (i32.const 2))     ;; case 2: modify
     (i32.store8 (i32.const 20) (i32.const 1))     ;; status is-some (action+4)
     (i32.store16 (i32.const 22) (i32.const 503))  ;; status (action+6)
     (i32.store (i32.const 24) (i32.const 512))    ;; headers-set ptr (action+8)
-    (i32.store (i32.const 28) (i32.const 2))      ;; headers-set len
+    (i32.store (i32.const 28) (i32.const 3))      ;; headers-set len
     (i32.store8 (i32.const 48) (i32.const 1))     ;; body-replace is-some (action+32)
     (i32.store (i32.const 52) (i32.const 1024))   ;; body ptr
     (i32.store (i32.const 56) (i32.const 129))    ;; body len

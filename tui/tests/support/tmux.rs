@@ -67,7 +67,14 @@ impl Tmux {
             .env("SMGCTL_CONFIG", home.path().join("config.toml"))
             .env("XDG_CONFIG_HOME", home.path())
             .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])
-            .args(["-s", SESSION, "-x", &width.to_string(), "-y", &height.to_string()])
+            .args([
+                "-s",
+                SESSION,
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+            ])
             .arg(program)
             .args(args)
             // In the same client command, before the program can exit.
@@ -101,7 +108,12 @@ impl Tmux {
     /// Send tmux key names (`Enter`, `Escape`, `Tab`, `q`, `C-c`, …).
     pub fn keys(&self, keys: &[&str]) {
         let out = self
-            .tmux(["send-keys", "-t", SESSION].iter().copied().chain(keys.iter().copied()))
+            .tmux(
+                ["send-keys", "-t", SESSION]
+                    .iter()
+                    .copied()
+                    .chain(keys.iter().copied()),
+            )
             .expect("tmux send-keys");
         assert!(out.status.success(), "send-keys {keys:?}: {out:?}");
     }
@@ -137,7 +149,10 @@ impl Tmux {
 
     /// Whether the program has exited, and its status.
     pub fn exit_status(&self) -> Option<i32> {
-        match self.pane_format("#{pane_dead} #{pane_dead_status}")?.split_once(' ') {
+        match self
+            .pane_format("#{pane_dead} #{pane_dead_status}")?
+            .split_once(' ')
+        {
             Some(("1", status)) => status.parse().ok().or(Some(-1)),
             _ => None,
         }
