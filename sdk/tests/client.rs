@@ -1033,6 +1033,10 @@ async fn watch_reports_job_status_changes() {
         stream.next().await,
         Some(Ok(WorkerEvent::Added(_)))
     ));
+    assert!(matches!(
+        stream.next().await,
+        Some(Ok(WorkerEvent::Synced { total: 1 }))
+    ));
     match tokio::time::timeout(Duration::from_secs(5), stream.next())
         .await
         .unwrap()
