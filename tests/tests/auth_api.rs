@@ -905,7 +905,7 @@ async fn audit_log_records_changes_refusals_and_the_principal() {
             None,
         )
         .await;
-        assert_d1(r, 400, "INVALID_QUERY", bad).await;
+        assert_d1(r, 400, "BAD_REQUEST", bad).await;
     }
 
     // Events survive a restart.

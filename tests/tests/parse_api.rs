@@ -2166,7 +2166,7 @@ async fn request_shape_errors() {
         response,
         StatusCode::UNPROCESSABLE_ENTITY,
         "unprocessable_entity",
-        "INVALID_REQUEST_BODY",
+        "UNPROCESSABLE_ENTITY",
     )
     .await;
     assert!(
@@ -2185,7 +2185,7 @@ async fn request_shape_errors() {
             response,
             StatusCode::UNPROCESSABLE_ENTITY,
             "unprocessable_entity",
-            "INVALID_REQUEST_BODY",
+            "UNPROCESSABLE_ENTITY",
         )
         .await;
     }
@@ -2195,7 +2195,7 @@ async fn request_shape_errors() {
             response,
             StatusCode::UNPROCESSABLE_ENTITY,
             "unprocessable_entity",
-            "INVALID_REQUEST_BODY",
+            "UNPROCESSABLE_ENTITY",
         )
         .await;
     }
@@ -2219,7 +2219,7 @@ async fn request_shape_errors() {
         response,
         StatusCode::BAD_REQUEST,
         "bad_request",
-        "INVALID_JSON",
+        "BAD_REQUEST",
     )
     .await;
     let response = http()

@@ -310,7 +310,7 @@ async fn model_filtering_and_503_without_a_worker() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(r.headers()["x-smg-error-code"], "INVALID_JSON");
+    assert_eq!(r.headers()["x-smg-error-code"], "BAD_REQUEST");
 }
 
 #[tokio::test]

@@ -432,7 +432,7 @@ async fn bad_requests_get_d1_bodies() {
         post(&gw, "/v1/tokenizers", json!({"name": "x"})).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "unprocessable_entity",
-        "INVALID_REQUEST_BODY",
+        "UNPROCESSABLE_ENTITY",
     )
     .await;
     assert_d1(
@@ -463,7 +463,7 @@ async fn bad_requests_get_d1_bodies() {
         post(&gw, "/v1/tokenize", json!({"model": "m", "prompt": 3})).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "unprocessable_entity",
-        "INVALID_REQUEST_BODY",
+        "UNPROCESSABLE_ENTITY",
     )
     .await;
 }

@@ -486,7 +486,7 @@ async fn every_validation_failure_is_reported_per_module() {
         .send()
         .await
         .unwrap();
-    assert_d1(response, StatusCode::BAD_REQUEST, "INVALID_JSON").await;
+    assert_d1(response, StatusCode::BAD_REQUEST, "BAD_REQUEST").await;
     let response = http()
         .post(format!("{}/wasm", gw.url))
         .json(&json!({"modules": [{"name": "x"}]}))
@@ -496,7 +496,7 @@ async fn every_validation_failure_is_reported_per_module() {
     assert_d1(
         response,
         StatusCode::UNPROCESSABLE_ENTITY,
-        "INVALID_REQUEST_BODY",
+        "UNPROCESSABLE_ENTITY",
     )
     .await;
     let response = http()
@@ -508,7 +508,7 @@ async fn every_validation_failure_is_reported_per_module() {
     assert_d1(
         response,
         StatusCode::UNPROCESSABLE_ENTITY,
-        "INVALID_REQUEST_BODY",
+        "UNPROCESSABLE_ENTITY",
     )
     .await;
 

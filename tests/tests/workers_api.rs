@@ -160,6 +160,10 @@ async fn request_errors_use_the_d1_body() {
             .contains("Invalid worker_id 'not-a-uuid'")
     );
 
+    // A path segment that is not UTF-8 is the D1 body too, not axum's text.
+    let r = http().get(format!("{workers}/%FF")).send().await.unwrap();
+    assert_d1(r, StatusCode::BAD_REQUEST, "BAD_REQUEST").await;
+
     let r = http()
         .post(&workers)
         .header("content-type", "application/json")
@@ -167,7 +171,7 @@ async fn request_errors_use_the_d1_body() {
         .send()
         .await
         .unwrap();
-    assert_d1(r, StatusCode::BAD_REQUEST, "INVALID_JSON").await;
+    assert_d1(r, StatusCode::BAD_REQUEST, "BAD_REQUEST").await;
 
     let r = http()
         .post(&workers)
@@ -190,7 +194,7 @@ async fn request_errors_use_the_d1_body() {
         .send()
         .await
         .unwrap();
-    let body = assert_d1(r, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_REQUEST_BODY").await;
+    let body = assert_d1(r, StatusCode::UNPROCESSABLE_ENTITY, "UNPROCESSABLE_ENTITY").await;
     assert!(
         body["error"]["message"].as_str().unwrap().contains("url"),
         "{body}"
@@ -322,7 +326,7 @@ async fn patch_merges_labels_and_put_requires_the_same_url() {
         .send()
         .await
         .unwrap();
-    assert_d1(r, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_REQUEST_BODY").await;
+    assert_d1(r, StatusCode::UNPROCESSABLE_ENTITY, "UNPROCESSABLE_ENTITY").await;
 
     let r = http()
         .put(&one)

@@ -299,7 +299,7 @@ impl Proxy {
             Ok(peek) => peek.model.map(Cow::into_owned),
             Err(e) => {
                 return ApiError::bad_request(
-                    "INVALID_JSON",
+                    "BAD_REQUEST",
                     format!("Request body is not valid JSON: {e}"),
                 )
                 .into_response();

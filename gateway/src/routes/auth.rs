@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -16,7 +16,7 @@ use smg_sdk::{
     AuditLogResponse, AuditOutcome, Principal,
 };
 
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::auth::audit::{self, AuditFilter, EventInput};
 use crate::auth::jwt::JwtError;
@@ -378,7 +378,7 @@ async fn list_keys(State(state): State<AppState>) -> Response {
 
 async fn get_key(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let key = state.auth.keys.get(&id)?;
     Ok(Json(key.info(Utc::now())).into_response())
@@ -395,7 +395,7 @@ fn action(action: &str, record: &crate::auth::keys::StoredKey) -> Json<ApiKeyAct
 
 async fn update_key(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(update): ApiJson<ApiKeyUpdateRequest>,
 ) -> Result<Response, ApiError> {
     if update.is_empty() {
@@ -426,21 +426,21 @@ async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<Respon
 
 async fn enable_key(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     set_enabled(&state, &id, true).await
 }
 
 async fn disable_key(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     set_enabled(&state, &id, false).await
 }
 
 async fn rotate_key(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let auth = &state.auth;
     let rotated = auth.keys.rotate(&id, auth.other_credentials()).await?;
@@ -459,7 +459,7 @@ async fn rotate_key(
 
 async fn delete_key(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let auth = &state.auth;
     auth.keys.delete(&id, auth.other_credentials()).await?;
@@ -490,7 +490,7 @@ fn parse_instant(raw: &str, name: &str) -> Result<DateTime<Utc>, ApiError> {
     let raw = raw.trim();
     let bad = || {
         ApiError::bad_request(
-            "INVALID_QUERY",
+            "BAD_REQUEST",
             format!(
                 "`{name}` must be an RFC 3339 time, Unix milliseconds, or an age like 15m, 1h, 7d (got '{raw}')"
             ),
@@ -526,7 +526,7 @@ async fn query_audit(
             Ok(n) if (1..=audit::MAX_QUERY_LIMIT).contains(&n) => n,
             _ => {
                 return Err(ApiError::bad_request(
-                    "INVALID_QUERY",
+                    "BAD_REQUEST",
                     format!("`limit` must be 1-{} (got '{raw}')", audit::MAX_QUERY_LIMIT),
                 ));
             }

@@ -34,10 +34,10 @@ pub fn json_rejection(rejection: JsonRejection) -> ApiError {
         JsonRejection::JsonDataError(_) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unprocessable_entity",
-            "INVALID_REQUEST_BODY",
+            "UNPROCESSABLE_ENTITY",
             message,
         ),
-        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("INVALID_JSON", message),
+        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("BAD_REQUEST", message),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::payload_too_large(format!("Request body too large: {message}"))
         }
@@ -55,6 +55,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Self(q.0))
-            .map_err(|e: QueryRejection| ApiError::bad_request("INVALID_QUERY", e.body_text()))
+            .map_err(|e: QueryRejection| ApiError::bad_request("BAD_REQUEST", e.body_text()))
+    }
+}
+
+/// `Path<T>` with a 400 D1 body when a segment cannot be decoded (e.g. `/workers/%FF`).
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|e| ApiError::bad_request("BAD_REQUEST", e.body_text()))
     }
 }

@@ -2,7 +2,7 @@
 //! call [`TokenizerService`](crate::tokenizers::TokenizerService), map errors to D1 bodies.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use smg_sdk::{
@@ -10,7 +10,7 @@ use smg_sdk::{
     TokenizeRequest, TokenizeResponse, TokenizerInfo, TokenizerList, TokenizerStatus,
 };
 
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::tokenizers::TokenizerError;
@@ -76,7 +76,7 @@ pub async fn list(State(state): State<AppState>) -> Json<TokenizerList> {
 
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TokenizerInfo>, ApiError> {
     Ok(Json(state.tokenizers.get(&id)?))
 }
@@ -84,14 +84,14 @@ pub async fn get(
 /// A failed load is reported with 200 and `status: failed`, as upstream does.
 pub async fn status(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TokenizerStatus>, ApiError> {
     Ok(Json(state.tokenizers.status(&id)?))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DeleteTokenizerResponse>, ApiError> {
     Ok(Json(state.tokenizers.delete(&id).await?))
 }

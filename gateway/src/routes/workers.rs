@@ -1,13 +1,13 @@
 //! `/workers` routes: parse, call [`WorkerService`], map errors.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use smg_sdk::{WorkerSpec, WorkerUpdateRequest};
 
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::workers::{CreateWorkerRequest, WorkerError};
@@ -59,14 +59,14 @@ pub async fn list(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQ
 
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.workers.get(&id)?).into_response())
 }
 
 pub async fn update(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(update): ApiJson<WorkerUpdateRequest>,
 ) -> Result<Response, ApiError> {
     let accepted = state.workers.update(&id, update).await?;
@@ -75,7 +75,7 @@ pub async fn update(
 
 pub async fn replace(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(spec): ApiJson<WorkerSpec>,
 ) -> Result<Response, ApiError> {
     let accepted = state.workers.replace(&id, spec).await?;
@@ -84,7 +84,7 @@ pub async fn replace(
 
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let accepted = state.workers.delete(&id).await?;
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
