@@ -6,7 +6,7 @@ use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget};
-use smg_sdk::WorkerInfo;
+use smg_sdk::{RuntimeType, WorkerInfo};
 
 use super::{
     breaker_style, breaker_text, dim_if_stale, no_data_text, rate_text, status_style, status_text,
@@ -16,15 +16,15 @@ use crate::event::Source;
 use crate::format;
 use crate::traffic::Rate;
 
-const BAR_WIDTH: usize = 10;
+const BAR_WIDTH: usize = 8;
 
 fn width(c: Column) -> Constraint {
     match c {
         Column::Id => Constraint::Length(8),
-        Column::Url => Constraint::Fill(3),
-        Column::Model => Constraint::Fill(2),
+        Column::Url => Constraint::Fill(2),
+        Column::Model => Constraint::Fill(1),
         Column::Type => Constraint::Length(7),
-        Column::Runtime => Constraint::Length(11),
+        Column::Runtime => Constraint::Length(10),
         Column::Status => Constraint::Length(11),
         Column::Breaker => Constraint::Length(9),
         Column::Running => Constraint::Length(5),
@@ -43,8 +43,9 @@ fn width(c: Column) -> Constraint {
 fn min_width(c: Column) -> u16 {
     match width(c) {
         Constraint::Length(n) => n,
+        // Sized so every column fits the default 160-column `--once` frame.
         _ if c == Column::Url => 22,
-        _ => 16,
+        _ => 12,
     }
 }
 
@@ -300,7 +301,10 @@ fn row<'a>(
         Cell::from(w.spec.url.as_str()),
         Cell::from(model),
         Cell::from(w.spec.worker_type.to_string()),
-        Cell::from(w.spec.runtime_type.to_string()),
+        Cell::from(match w.spec.runtime_type {
+            RuntimeType::Unspecified => "-".to_string(),
+            runtime => runtime.to_string(),
+        }),
         Cell::from(Span::styled(status_text(w.status), status_style(w.status))),
         Cell::from(Span::styled(breaker_text(breaker), breaker_style(breaker))),
         num(m.running),
