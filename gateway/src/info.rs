@@ -1,6 +1,10 @@
-//! What the public routes report about the fleet: readiness and the model list.
+//! What the public routes report about the fleet and the gateway itself: readiness, the
+//! model list, and the gateway's version on every response.
 
 use std::collections::HashSet;
+
+use axum::http::HeaderValue;
+use axum::response::Response;
 
 use smg_sdk::{ModelList, ModelObject, ReadinessResponse, RuntimeType, WorkerType};
 
@@ -73,4 +77,17 @@ pub fn model_list(registry: &Registry) -> ModelList {
         object: "list".into(),
         data,
     }
+}
+
+/// Response header carrying this gateway's version (an addition to upstream's wire: a client
+/// can tell the gateway's version from a worker's `/get_server_info` version).
+pub const VERSION_HEADER: &str = "x-smg-version";
+
+/// Stamp a response with [`VERSION_HEADER`].
+pub async fn version_header(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        VERSION_HEADER,
+        HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+    );
+    response
 }

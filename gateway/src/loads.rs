@@ -1,6 +1,8 @@
 //! Fan-outs to every worker: engine loads (`/get_loads`), KV-cache flush (`/flush_cache`)
 //! and engine metrics (`/engine_metrics`). Each is bounded in concurrency and each worker
-//! call has its own timeout, so one slow worker never delays the answer past it.
+//! has one timeout for everything asked of it, so one slow worker never delays the answer
+//! past it. (`/flush_cache` and `/metrics` are one request each, which the HTTP client's
+//! per-request timeout bounds from connect to the last body byte.)
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -68,7 +70,19 @@ impl Fanout<'_> {
         GetLoadsResponse { workers }
     }
 
+    /// One worker's load report. `timeout` bounds the whole fetch, including the SGLang
+    /// fallback from `/v1/loads` to `/metrics`.
     pub async fn fetch_load(
+        &self,
+        spec: &WorkerSpec,
+        timeout: Duration,
+    ) -> Result<WorkerLoadResponse, CallError> {
+        tokio::time::timeout(timeout, self.fetch_load_unbounded(spec, timeout))
+            .await
+            .unwrap_or(Err(CallError::Timeout(timeout)))
+    }
+
+    async fn fetch_load_unbounded(
         &self,
         spec: &WorkerSpec,
         timeout: Duration,
@@ -349,6 +363,48 @@ mod tests {
             out,
             "# HELP a A\na{worker_addr=\"http://w:1\"} 1\nb{worker_addr=\"http://w:1\",x=\"y\"} 2\na{worker_addr=\"http://w:2\"} 3\n"
         );
+    }
+
+    /// The SGLang fallback (`/v1/loads` fails, then `/metrics`) shares one timeout: each call
+    /// alone fits in it, both together do not.
+    #[tokio::test]
+    async fn one_timeout_bounds_the_metrics_fallback() {
+        use wiremock::matchers::path;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        let delay = Duration::from_millis(600);
+        Mock::given(path("/v1/loads"))
+            .respond_with(ResponseTemplate::new(500).set_delay(delay))
+            .mount(&server)
+            .await;
+        Mock::given(path("/metrics"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_string("sglang:token_usage 0.5\n")
+                    .set_delay(delay),
+            )
+            .mount(&server)
+            .await;
+        let http = WorkerHttp::new().unwrap();
+        let config = GatewayConfig::default();
+        let fanout = Fanout {
+            http: &http,
+            config: &config,
+        };
+        let mut spec = WorkerSpec::new(server.uri());
+        spec.runtime_type = RuntimeType::Sglang;
+        let timeout = Duration::from_secs(1);
+        let started = std::time::Instant::now();
+        let result = fanout.fetch_load(&spec, timeout).await;
+        assert!(matches!(result, Err(CallError::Timeout(_))), "{result:?}");
+        // Generous: the bound is the timeout, not the sum of the two calls.
+        assert!(started.elapsed() < Duration::from_secs(10));
+        // With time for both, the fallback answers.
+        let report = fanout
+            .fetch_load(&spec, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(report.loads[0].token_usage, 0.5);
     }
 
     #[tokio::test]

@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(request_id))
+        .layer(middleware::map_response(crate::info::version_header))
         .with_state(state)
 }
 

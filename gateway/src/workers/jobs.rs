@@ -1,5 +1,6 @@
 //! Progress of the background jobs behind the 202s. A job's status is keyed by worker URL;
-//! success clears it, failure stays visible for the retention period (decision D3).
+//! success clears it, failure stays visible for the retention period (decision D3). A
+//! *lasting* failure (a worker this gateway cannot talk to) stays until the worker goes.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,8 +19,11 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// A tracked status, when it was set, and whether the sweep may expire it.
+type Entry = (JobStatus, Instant, bool);
+
 pub struct JobTracker {
-    statuses: Mutex<HashMap<String, (JobStatus, Instant)>>,
+    statuses: Mutex<HashMap<String, Entry>>,
     retention: Duration,
 }
 
@@ -31,11 +35,18 @@ impl JobTracker {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (JobStatus, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.statuses.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn set(&self, url: &str, job_type: &str, status: JobState, message: Option<String>) {
+    fn insert(
+        &self,
+        url: &str,
+        job_type: &str,
+        status: JobState,
+        message: Option<String>,
+        lasting: bool,
+    ) {
         let job = JobStatus {
             job_type: job_type.to_string(),
             worker_url: url.to_string(),
@@ -43,26 +54,38 @@ impl JobTracker {
             message,
             timestamp: unix_now(),
         };
-        self.lock().insert(url.to_string(), (job, Instant::now()));
+        self.lock()
+            .insert(url.to_string(), (job, Instant::now(), lasting));
+    }
+
+    pub fn set(&self, url: &str, job_type: &str, status: JobState, message: Option<String>) {
+        self.insert(url, job_type, status, message, false);
     }
 
     pub fn fail(&self, url: &str, job_type: &str, message: impl Into<String>) {
         self.set(url, job_type, JobState::Failed, Some(message.into()));
     }
 
+    /// A failure the sweep never expires; only [`clear`](Self::clear) or a later job's
+    /// status replaces it.
+    pub fn fail_lasting(&self, url: &str, job_type: &str, message: impl Into<String>) {
+        self.insert(url, job_type, JobState::Failed, Some(message.into()), true);
+    }
+
     pub fn get(&self, url: &str) -> Option<JobStatus> {
-        self.lock().get(url).map(|(job, _)| job.clone())
+        self.lock().get(url).map(|(job, _, _)| job.clone())
     }
 
     pub fn clear(&self, url: &str) {
         self.lock().remove(url);
     }
 
-    /// Drop finished (failed) statuses older than the retention period.
+    /// Drop finished (failed) statuses older than the retention period, except lasting ones.
     pub fn sweep(&self) {
         let retention = self.retention;
-        self.lock()
-            .retain(|_, (job, at)| job.status != JobState::Failed || at.elapsed() < retention);
+        self.lock().retain(|_, (job, at, lasting)| {
+            *lasting || job.status != JobState::Failed || at.elapsed() < retention
+        });
     }
 
     pub fn len(&self) -> usize {
@@ -83,6 +106,7 @@ mod tests {
         let tracker = JobTracker::new(Duration::from_millis(0));
         tracker.fail("http://a", ADD_WORKER, "boom");
         tracker.set("http://b", ADD_WORKER, JobState::Processing, None);
+        tracker.fail_lasting("grpc://c", ADD_WORKER, "unsupported");
         assert_eq!(
             tracker.get("http://a").unwrap().message.as_deref(),
             Some("boom")
@@ -90,6 +114,7 @@ mod tests {
         tracker.sweep();
         assert!(tracker.get("http://a").is_none());
         assert!(tracker.get("http://b").is_some());
+        assert!(tracker.get("grpc://c").is_some());
     }
 
     #[test]

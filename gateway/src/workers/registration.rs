@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use smg_sdk::{ConnectionMode, ModelCard, ModelType, RuntimeType, WorkerSpec};
+use tokio::sync::Semaphore;
 
 use super::health::probe;
 use crate::config::GatewayConfig;
@@ -68,14 +69,27 @@ impl Registration<'_> {
         Duration::from_secs(self.config.discovery_timeout_secs)
     }
 
-    /// Wait until the worker answers its health probe, within the start-up timeout.
-    pub async fn wait_until_reachable(&self, spec: &WorkerSpec) -> Result<(), String> {
+    /// Wait until the worker answers its health probe, within the start-up timeout. Each
+    /// probe holds a `permits` permit; the sleeps between probes hold none, so a worker that
+    /// takes its time to come up does not hold up other jobs.
+    pub async fn wait_until_reachable(
+        &self,
+        spec: &WorkerSpec,
+        permits: &Semaphore,
+    ) -> Result<(), String> {
         let started = Instant::now();
         let deadline = Duration::from_secs(self.config.worker_startup_timeout_secs);
         let interval = Duration::from_secs(self.config.worker_startup_check_interval_secs.max(1));
         let endpoint = &self.config.health_check_endpoint;
         loop {
-            let error = match probe(self.http, spec, endpoint, self.probe_timeout(spec)).await {
+            let result = {
+                let _permit = permits
+                    .acquire()
+                    .await
+                    .map_err(|_| "the gateway is shutting down".to_string())?;
+                probe(self.http, spec, endpoint, self.probe_timeout(spec)).await
+            };
+            let error = match result {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };

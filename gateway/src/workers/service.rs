@@ -1,5 +1,11 @@
 //! Worker operations behind `/workers`: validation, durable writes before every 202, the
-//! bounded job queue, and the jobs themselves. Free of HTTP; routes map [`WorkerError`].
+//! bounded job queues, and the jobs themselves. Free of HTTP; routes map [`WorkerError`].
+//!
+//! Concurrency: registrations and replacements share one bounded queue; at most
+//! `job_queue_capacity` of them are in progress, and at most `job_concurrency` talk to workers
+//! at once. A job waiting for its worker to come up holds no `job_concurrency` permit between
+//! probes, so unreachable workers never stall the others. Removals have their own lane: they
+//! only wait out the drain period and never queue behind registrations.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +16,7 @@ use smg_sdk::{
     ConnectionMode, JobState, JobStatus, WorkerAccepted, WorkerCreated, WorkerInfo,
     WorkerListStats, WorkerSpec, WorkerStatus, WorkerType, WorkerUpdateRequest,
 };
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Mutex as AsyncMutex, Semaphore, mpsc};
 
 use super::health::HealthChecker;
 use super::jobs::{ADD_WORKER, JobTracker, REMOVE_WORKER};
@@ -56,6 +62,10 @@ pub enum WorkerError {
 pub struct StoredWorker {
     pub spec: serde_json::Value,
     pub registered: bool,
+    /// A PUT that was acknowledged but has not succeeded yet. It is re-run after a restart
+    /// and dropped when its job fails, so `spec` is always the last good one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<serde_json::Value>,
 }
 
 impl StoredWorker {
@@ -63,8 +73,19 @@ impl StoredWorker {
         Self {
             spec: spec.to_request_json(),
             registered,
+            replacement: None,
         }
     }
+}
+
+/// Why this gateway cannot talk to a worker (gRPC and ZMQ connections), if it cannot.
+fn unsupported_reason(spec: &WorkerSpec) -> Option<String> {
+    (spec.connection_mode != ConnectionMode::Http).then(|| {
+        format!(
+            "Worker registered but {} connections are not supported by this gateway yet: it cannot be probed, queried or routed to",
+            spec.connection_mode
+        )
+    })
 }
 
 /// `POST /workers` body: a spec, plus seed 000's `model_id` shorthand for one model card.
@@ -76,18 +97,14 @@ pub struct CreateWorkerRequest {
     pub model_id: Option<String>,
 }
 
-enum Job {
-    Add {
-        id: String,
-        spec: Box<WorkerSpec>,
-        /// Set for PUT: the revision the replace was based on.
-        replace_revision: Option<u64>,
-        /// Start-up `--worker-urls` workers are not written to the store.
-        persist: bool,
-    },
-    Remove {
-        id: String,
-    },
+/// A registration (POST, start-up) or a replacement (PUT).
+struct Job {
+    id: String,
+    spec: Box<WorkerSpec>,
+    /// Set for PUT: the revision the replace was based on.
+    replace_revision: Option<u64>,
+    /// Start-up `--worker-urls` workers are not written to the store.
+    persist: bool,
 }
 
 pub struct WorkerService {
@@ -97,7 +114,15 @@ pub struct WorkerService {
     health: HealthChecker,
     store: Collection<StoredWorker>,
     http: WorkerHttp,
+    /// Registrations and replacements.
     queue: mpsc::Sender<Job>,
+    /// Removals (worker ids), apart so they never wait behind registrations.
+    removals: mpsc::Sender<String>,
+    /// Permits to talk to workers: held for each probe and discovery, never while sleeping.
+    work: Arc<Semaphore>,
+    /// Serialises the store's read-modify-write sequences with deletions, so a job finishing
+    /// late never writes back a worker that was deleted meanwhile.
+    store_writes: AsyncMutex<()>,
     /// Specs of workers whose registration has not finished, for the pending form of GET.
     pending: Mutex<HashMap<String, Arc<WorkerSpec>>>,
 }
@@ -114,7 +139,9 @@ pub fn parse_worker_id(raw: &str) -> Result<(), WorkerError> {
 impl WorkerService {
     /// Build the service and start its job dispatcher, sweeper and failure listener.
     pub fn start(config: Arc<GatewayConfig>, store: SharedStore, http: WorkerHttp) -> Arc<Self> {
-        let (queue, rx) = mpsc::channel(config.job_queue_capacity.max(1));
+        let capacity = config.job_queue_capacity.max(1);
+        let (queue, rx) = mpsc::channel(capacity);
+        let (removals, removals_rx) = mpsc::channel(capacity);
         let (failed_tx, failed_rx) = mpsc::unbounded_channel();
         let service = Arc::new(Self {
             health: HealthChecker::new(http.clone(), config.clone(), failed_tx),
@@ -125,10 +152,14 @@ impl WorkerService {
             store: Collection::new(store, "workers"),
             http,
             queue,
+            removals,
+            work: Arc::new(Semaphore::new(config.job_concurrency.max(1))),
+            store_writes: AsyncMutex::new(()),
             pending: Mutex::new(HashMap::new()),
             config,
         });
-        tokio::spawn(dispatch(Arc::downgrade(&service), rx));
+        tokio::spawn(dispatch(Arc::downgrade(&service), rx, capacity));
+        tokio::spawn(dispatch_removals(Arc::downgrade(&service), removals_rx));
         tokio::spawn(sweep(Arc::downgrade(&service)));
         tokio::spawn(remove_failed(Arc::downgrade(&service), failed_rx));
         service
@@ -139,28 +170,50 @@ impl WorkerService {
     }
 
     /// Re-register the workers in the store. Registered ones come back at once as pending
-    /// and turn ready on their first good probe; unfinished registrations are re-queued.
+    /// and turn ready on their first good probe; unfinished registrations and acknowledged
+    /// replacements are re-queued; workers this gateway cannot talk to come back `failed`
+    /// with their reason.
     pub async fn restore(&self) -> Result<usize, StoreError> {
         let records = self.store.list().await?;
         let count = records.len();
         for (id, record) in records {
-            let spec: WorkerSpec =
-                serde_json::from_value(record.spec).map_err(|e| StoreError::Corrupt {
+            let decode = |value: serde_json::Value| {
+                serde_json::from_value::<WorkerSpec>(value).map_err(|e| StoreError::Corrupt {
                     kind: "workers".into(),
                     id: id.clone(),
                     message: e.to_string(),
-                })?;
+                })
+            };
+            let spec = decode(record.spec)?;
+            let replacement = record.replacement.map(decode).transpose()?;
             self.registry.reserve(&id, &spec.url);
-            if record.registered {
-                let worker = Arc::new(Worker::new(id, spec, WorkerStatus::Pending));
+            let queued = if record.registered {
+                let worker = Arc::new(Worker::new(id.clone(), spec, WorkerStatus::Pending));
                 self.registry.insert(worker.clone());
-                self.health.watch(worker, true, true);
+                if !self.mark_if_unsupported(&worker) {
+                    self.health.watch(worker.clone(), true, true);
+                }
+                match replacement {
+                    Some(next) => self.enqueue_add(id, next, Some(worker.revision()), true),
+                    None => Ok(()),
+                }
             } else {
                 self.enqueue_add(id, spec, None, true)
-                    .map_err(|e| StoreError::Backend(e.to_string()))?;
-            }
+            };
+            queued.map_err(|e| StoreError::Backend(e.to_string()))?;
         }
         Ok(count)
+    }
+
+    /// A worker this gateway cannot talk to is `failed` at once, with a reason that lasts as
+    /// long as the worker does (rather than a pending worker whose probes quietly fail).
+    fn mark_if_unsupported(&self, worker: &Worker) -> bool {
+        let Some(reason) = unsupported_reason(&worker.spec()) else {
+            return false;
+        };
+        worker.set_status(WorkerStatus::Failed);
+        self.jobs.fail_lasting(&worker.url(), ADD_WORKER, reason);
+        true
     }
 
     /// Register a start-up worker (from `--worker-urls`) unless the store already has it.
@@ -186,7 +239,7 @@ impl WorkerService {
             self.pending().insert(id.clone(), Arc::new(spec.clone()));
         }
         self.jobs.set(&url, ADD_WORKER, JobState::Pending, None);
-        let job = Job::Add {
+        let job = Job {
             id: id.clone(),
             spec: Box::new(spec),
             replace_revision,
@@ -332,8 +385,13 @@ impl WorkerService {
         if let Some(health) = update.health {
             spec.health = spec.health.merged_with(&health);
         }
-        if self.store.get(id).await?.is_some() {
-            self.store.put(id, &StoredWorker::new(&spec, true)).await?;
+        {
+            let _writes = self.store_writes.lock().await;
+            if let Some(mut record) = self.store.get(id).await? {
+                record.spec = spec.to_request_json();
+                record.registered = true;
+                self.store.put(id, &record).await?;
+            }
         }
         worker.set_spec(spec);
         if health_changed {
@@ -346,7 +404,9 @@ impl WorkerService {
         ))
     }
 
-    /// `PUT /workers/{id}`: full replace, re-running registration.
+    /// `PUT /workers/{id}`: full replace, re-running registration. The new spec is stored as
+    /// a pending replacement before the 202 and becomes the stored spec only when the job
+    /// succeeds.
     pub async fn replace(
         &self,
         id: &str,
@@ -361,20 +421,32 @@ impl WorkerService {
             });
         }
         spec.connection_mode = validate_worker_url(&spec.url).map_err(WorkerError::InvalidUrl)?;
-        let persisted = self.store.get(id).await?.is_some();
-        if persisted {
-            self.store.put(id, &StoredWorker::new(&spec, true)).await?;
+        let requested = spec.to_request_json();
+        let _writes = self.store_writes.lock().await;
+        let mut record = self.store.get(id).await?;
+        if let Some(record) = record.as_mut() {
+            record.replacement = Some(requested);
+            self.store.put(id, record).await?;
         }
-        self.enqueue_add(id.to_string(), spec, Some(worker.revision()), persisted)?;
+        let persisted = record.is_some();
+        if let Err(e) = self.enqueue_add(id.to_string(), spec, Some(worker.revision()), persisted) {
+            if let Some(mut record) = record {
+                record.replacement = None;
+                self.store.put(id, &record).await?;
+            }
+            return Err(e);
+        }
         Ok(accepted(
             id,
             "Worker update queued for background processing",
         ))
     }
 
-    /// `DELETE /workers/{id}`: removed from the store before the 202, then drained.
+    /// `DELETE /workers/{id}`: removed from the store before the 202, then drained. A DELETE
+    /// of a worker already being removed is accepted again without a second job.
     pub async fn delete(&self, id: &str) -> Result<WorkerAccepted, WorkerError> {
         parse_worker_id(id)?;
+        let _writes = self.store_writes.lock().await;
         let Some(worker) = self.registry.get(id) else {
             // Registration not finished (or failed): cancel it; the job notices.
             let url = self
@@ -392,14 +464,17 @@ impl WorkerService {
             ));
         };
         let url = worker.url();
+        let removing = |j: &JobStatus| j.job_type == REMOVE_WORKER && j.status != JobState::Failed;
+        if self.jobs.get(&url).is_some_and(|j| removing(&j)) {
+            return Ok(accepted(
+                id,
+                "Worker removal queued for background processing",
+            ));
+        }
         let stored = self.store.get(id).await?;
         self.store.delete(id).await?;
         self.jobs.set(&url, REMOVE_WORKER, JobState::Pending, None);
-        if self
-            .queue
-            .try_send(Job::Remove { id: id.to_string() })
-            .is_err()
-        {
+        if self.removals.try_send(id.to_string()).is_err() {
             self.jobs.clear(&url);
             if let Some(record) = stored {
                 self.store.put(id, &record).await?;
@@ -414,47 +489,50 @@ impl WorkerService {
         ))
     }
 
-    async fn run(&self, job: Job) {
-        match job {
-            Job::Add {
-                id,
-                spec,
-                replace_revision,
-                persist,
-            } => self.run_add(id, *spec, replace_revision, persist).await,
-            Job::Remove { id } => self.run_remove(&id).await,
-        }
-    }
-
-    async fn run_add(
-        &self,
-        id: String,
-        spec: WorkerSpec,
-        replace_revision: Option<u64>,
-        persist: bool,
-    ) {
+    async fn run_add(&self, job: Job) {
+        let Job {
+            id,
+            spec,
+            replace_revision,
+            persist,
+        } = job;
+        let spec = *spec;
         let url = spec.url.clone();
         let still_wanted = |s: &Self| s.registry.reserved_url(&id).as_deref() == Some(url.as_str());
         if !still_wanted(self) {
             return;
         }
+        // What a PUT stored as its pending replacement, to settle it when this job ends.
+        let requested = replace_revision.map(|_| spec.to_request_json());
         self.jobs.set(&url, ADD_WORKER, JobState::Processing, None);
         let registration = Registration {
             http: &self.http,
             config: &self.config,
         };
         let http_worker = spec.connection_mode == ConnectionMode::Http;
-        if http_worker && let Err(message) = registration.wait_until_reachable(&spec).await {
+        if http_worker
+            && let Err(message) = registration.wait_until_reachable(&spec, &self.work).await
+        {
             tracing::warn!(%url, %message, "worker registration failed");
+            let _writes = self.store_writes.lock().await;
             if still_wanted(self) {
                 self.jobs.fail(&url, ADD_WORKER, message);
-                if replace_revision.is_none() {
-                    let _ = self.store.delete(&id).await;
+                match &requested {
+                    None => {
+                        let _ = self.store.delete(&id).await;
+                    }
+                    Some(requested) => self.drop_replacement(&id, requested).await,
                 }
             }
             return;
         }
-        let resolved = registration.resolve(spec).await;
+        let resolved = {
+            let Ok(_permit) = self.work.acquire().await else {
+                return;
+            };
+            registration.resolve(spec).await
+        };
+        let _writes = self.store_writes.lock().await;
         // A DELETE while we were probing cancels the registration.
         if !still_wanted(self) {
             return;
@@ -464,17 +542,21 @@ impl WorkerService {
                 if self.registry.is_registered(&id) {
                     Err("Workflow failed at step register_workers: the URL was registered concurrently".to_string())
                 } else {
-                    let status = if http_worker { WorkerStatus::Ready } else { WorkerStatus::Pending };
-                    let worker = Arc::new(Worker::new(id.clone(), resolved.clone(), status));
+                    let worker = Arc::new(Worker::new(id.clone(), resolved.clone(), WorkerStatus::Ready));
+                    let unsupported = self.mark_if_unsupported(&worker);
                     self.registry.insert(worker.clone());
-                    self.health.watch(worker, false, false);
+                    if !unsupported {
+                        self.health.watch(worker, false, false);
+                    }
                     Ok(())
                 }
             }
             Some(expected) => match self.registry.get(&id) {
                 Some(worker) if worker.revision() == expected => {
                     worker.set_spec(resolved.clone());
-                    self.health.watch(worker, false, false);
+                    if !self.mark_if_unsupported(&worker) {
+                        self.health.watch(worker, false, false);
+                    }
                     Ok(())
                 }
                 _ => Err("Workflow failed at step register_workers: the worker was changed or removed while being replaced".to_string()),
@@ -482,35 +564,67 @@ impl WorkerService {
         };
         self.pending().remove(&id);
         if let Err(message) = outcome {
+            if let Some(requested) = &requested {
+                self.drop_replacement(&id, requested).await;
+            }
             self.jobs.fail(&url, ADD_WORKER, message);
             return;
         }
-        if persist
-            && let Err(e) = self
-                .store
-                .put(&id, &StoredWorker::new(&resolved, true))
-                .await
-        {
-            tracing::error!(%url, error = %e, "registered worker could not be persisted");
-            self.jobs.fail(
-                &url,
-                ADD_WORKER,
-                format!("registered, but could not be persisted: {e}"),
-            );
-            return;
+        if persist {
+            let written = match &requested {
+                None => {
+                    self.store
+                        .put(&id, &StoredWorker::new(&resolved, true))
+                        .await
+                }
+                Some(requested) => {
+                    self.settle_replacement(&id, requested, Some(&resolved))
+                        .await
+                }
+            };
+            if let Err(e) = written {
+                tracing::error!(%url, error = %e, "registered worker could not be persisted");
+                self.jobs.fail(
+                    &url,
+                    ADD_WORKER,
+                    format!("registered, but could not be persisted: {e}"),
+                );
+                return;
+            }
         }
         if http_worker {
             tracing::info!(%url, %id, model = resolved.primary_model().unwrap_or("*"), "worker registered");
             self.jobs.clear(&url);
-        } else {
-            self.jobs.fail(
-                &url,
-                ADD_WORKER,
-                format!(
-                    "Worker registered but {} connections are not supported by this gateway yet: it cannot be probed, queried or routed to",
-                    resolved.connection_mode
-                ),
-            );
+        }
+    }
+
+    /// Settle a PUT's pending replacement in the store (the caller holds `store_writes`):
+    /// the applied spec, if any, becomes the stored one, and the pending replacement is
+    /// dropped if it is still this job's (a later PUT may have superseded it). A worker
+    /// deleted meanwhile stays deleted.
+    async fn settle_replacement(
+        &self,
+        id: &str,
+        requested: &serde_json::Value,
+        applied: Option<&WorkerSpec>,
+    ) -> Result<(), StoreError> {
+        let Some(mut record) = self.store.get(id).await? else {
+            return Ok(());
+        };
+        if let Some(spec) = applied {
+            record.spec = spec.to_request_json();
+        }
+        if record.replacement.as_ref() == Some(requested) {
+            record.replacement = None;
+        }
+        self.store.put(id, &record).await
+    }
+
+    /// A failed PUT leaves the stored spec as it was.
+    async fn drop_replacement(&self, id: &str, requested: &serde_json::Value) {
+        if let Err(e) = self.settle_replacement(id, requested, None).await {
+            // The rejected spec stays pending in the store and is retried after a restart.
+            tracing::error!(%id, error = %e, "could not drop a failed replacement from the store");
         }
     }
 
@@ -540,7 +654,8 @@ impl WorkerService {
 
     /// Worker jobs queued and not yet picked up.
     pub fn queue_depth(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity()
+        (self.queue.max_capacity() - self.queue.capacity())
+            + (self.removals.max_capacity() - self.removals.capacity())
     }
 
     /// Workers that can take traffic.
@@ -574,23 +689,39 @@ fn pending_info(id: &str, spec: Arc<WorkerSpec>, job: JobStatus) -> WorkerInfo {
     }
 }
 
-async fn dispatch(service: std::sync::Weak<WorkerService>, mut rx: mpsc::Receiver<Job>) {
-    let limit = match service.upgrade() {
-        Some(s) => s.config.job_concurrency.max(1),
-        None => return,
-    };
-    let permits = Arc::new(Semaphore::new(limit));
+/// Run registrations: at most `slots` in progress (the rest wait in the bounded queue, so a
+/// full queue answers 503); their calls to workers are limited by `WorkerService::work`.
+async fn dispatch(
+    service: std::sync::Weak<WorkerService>,
+    mut rx: mpsc::Receiver<Job>,
+    slots: usize,
+) {
+    let slots = Arc::new(Semaphore::new(slots));
     while let Some(job) = rx.recv().await {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
         let Some(service) = service.upgrade() else {
             return;
         };
         tokio::spawn(async move {
-            service.run(job).await;
-            drop(permit);
+            service.run_add(job).await;
+            drop(slot);
         });
+    }
+}
+
+/// Run removals at once: each only waits out its drain period, and there is at most one
+/// per registered worker (a repeated DELETE starts no second job).
+async fn dispatch_removals(
+    service: std::sync::Weak<WorkerService>,
+    mut rx: mpsc::Receiver<String>,
+) {
+    while let Some(id) = rx.recv().await {
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move { service.run_remove(&id).await });
     }
 }
 
