@@ -65,11 +65,11 @@ pub struct EventInput<'a> {
 }
 
 impl AuditLog {
-    pub fn new(store: SharedStore, enabled: bool, retention_days: u64, max_events: usize) -> Self {
+    pub fn new(store: SharedStore, enabled: bool, retention: Duration, max_events: usize) -> Self {
         Self {
             store,
             enabled,
-            retention: Duration::from_secs(retention_days.saturating_mul(86_400)),
+            retention,
             max_events: max_events.max(1),
             denied: Mutex::new(Bucket {
                 tokens: DENIED_BURST,
@@ -85,32 +85,19 @@ impl AuditLog {
         if !self.enabled {
             return;
         }
-        let mut suppressed = 0;
-        if input.outcome == AuditOutcome::Denied {
+        // Refusals beyond the rate are counted, not stored; the count is written as one note
+        // before the next event of any kind (or by the pruner), so none goes unaccounted.
+        let suppressed = if input.outcome == AuditOutcome::Denied {
             match self.take_denied_token() {
-                Some(n) => suppressed = n,
+                Some(n) => n,
                 None => return,
             }
-        }
+        } else {
+            self.take_suppressed()
+        };
         let now = Utc::now();
         if suppressed > 0 {
-            let note = AuditEvent {
-                id: uuid::Uuid::now_v7().to_string(),
-                timestamp: now,
-                principal_id: None,
-                principal_name: None,
-                auth_method: None,
-                role: None,
-                method: "-".into(),
-                path: "-".into(),
-                status: 0,
-                request_id: None,
-                outcome: AuditOutcome::Denied,
-                summary: Some(format!(
-                    "{suppressed} further refused control-plane requests were not recorded (rate limit)"
-                )),
-            };
-            self.append(&note).await;
+            self.append(&suppressed_note(suppressed, now)).await;
         }
         let event = AuditEvent {
             id: uuid::Uuid::now_v7().to_string(),
@@ -172,6 +159,21 @@ impl AuditLog {
         } else {
             b.suppressed += 1;
             None
+        }
+    }
+
+    /// The refusals counted but not stored since the last note.
+    fn take_suppressed(&self) -> u64 {
+        let mut b = self.denied.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut b.suppressed)
+    }
+
+    /// Store the note of refusals not recorded, if any (so a flood that stops is still
+    /// accounted for).
+    pub async fn flush_suppressed(&self) {
+        let n = self.take_suppressed();
+        if n > 0 {
+            self.append(&suppressed_note(n, Utc::now())).await;
         }
     }
 
@@ -244,11 +246,32 @@ impl AuditLog {
             loop {
                 tick.tick().await;
                 let Some(log) = weak.upgrade() else { return };
+                log.flush_suppressed().await;
                 if let Err(e) = log.prune().await {
                     tracing::warn!(error = %e, "cannot prune the audit log");
                 }
             }
         });
+    }
+}
+
+/// The event standing for `n` refused requests that were counted but not stored.
+fn suppressed_note(n: u64, at: DateTime<Utc>) -> AuditEvent {
+    AuditEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        timestamp: at,
+        principal_id: None,
+        principal_name: None,
+        auth_method: None,
+        role: None,
+        method: "-".into(),
+        path: "-".into(),
+        status: 0,
+        request_id: None,
+        outcome: AuditOutcome::Denied,
+        summary: Some(format!(
+            "{n} further refused control-plane requests were not recorded (rate limit)"
+        )),
     }
 }
 

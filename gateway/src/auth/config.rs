@@ -5,6 +5,7 @@
 //! [`GatewayConfig`]: crate::config::GatewayConfig
 
 use std::fmt;
+use std::time::Duration;
 
 use clap::Args;
 use smg_sdk::Role;
@@ -20,15 +21,15 @@ pub struct AuthConfig {
     #[arg(long, value_name = "KEY", value_parser = parse_secret)]
     pub api_key: Option<SecretArg>,
 
-    /// Control-plane service-account key `id:name:role:key`, role `admin` or `user`
-    /// (repeatable, or comma-separated in the environment). Held only as a SHA-256 digest.
+    /// Control-plane service-account key `id:name:role:key`, role `admin` or `user`. Repeat the
+    /// flag for several keys; each value is taken whole, so a key may contain `,` or `:`.
+    /// Without the flag, the environment variable CONTROL_PLANE_API_KEYS is read as a
+    /// comma-separated list of entries (there a key cannot contain `,`). Held only as a SHA-256
+    /// digest. With JWT enabled a key must not look like a JWT (two dots).
     #[arg(
         long = "control-plane-api-keys",
-        env = "CONTROL_PLANE_API_KEYS",
         value_name = "ID:NAME:ROLE:KEY",
-        value_delimiter = ',',
-        value_parser = parse_static_key,
-        hide_env_values = true
+        value_parser = parse_static_key
     )]
     pub control_plane_api_keys: Vec<StaticKeyArg>,
 
@@ -71,12 +72,69 @@ pub struct AuthConfig {
     /// Do not store audit events (`GET /admin/audit` then answers an empty, disabled log).
     #[arg(long, visible_alias = "disable-audit-logging")]
     pub disable_audit_log: bool,
-    /// Audit events older than this are deleted.
-    #[arg(long, default_value_t = 30, value_name = "DAYS")]
-    pub audit_retention_days: u64,
+    /// Audit events older than this are deleted: a number of days, or an age with a unit
+    /// (`90s`, `15m`, `12h`, `30d`).
+    #[arg(
+        long = "audit-retention",
+        visible_alias = "audit-retention-days",
+        default_value = "30d",
+        value_name = "AGE",
+        value_parser = parse_retention
+    )]
+    pub audit_retention: Duration,
     /// Most audit events kept; the oldest go first.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub audit_max_events: usize,
+}
+
+/// The environment variable read when no `--control-plane-api-keys` flag is given.
+pub const STATIC_KEYS_ENV: &str = "CONTROL_PLANE_API_KEYS";
+
+impl AuthConfig {
+    /// The static keys: the flags if any were given, else the comma-separated entries of
+    /// [`STATIC_KEYS_ENV`]. (Not clap's `env` + `value_delimiter`: that would also split
+    /// command-line values, so a key containing `,` could never be given.)
+    pub fn static_key_entries(&self) -> Result<Vec<StaticKeyArg>, String> {
+        if !self.control_plane_api_keys.is_empty() {
+            return Ok(self.control_plane_api_keys.clone());
+        }
+        match std::env::var(STATIC_KEYS_ENV) {
+            Ok(raw) => Ok(split_env_entries(&raw)),
+            Err(std::env::VarError::NotPresent) => Ok(Vec::new()),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(format!("{STATIC_KEYS_ENV} is not valid UTF-8"))
+            }
+        }
+    }
+}
+
+fn split_env_entries(raw: &str) -> Vec<StaticKeyArg> {
+    raw.split(',')
+        .filter(|entry| !entry.trim().is_empty())
+        .map(static_key)
+        .collect()
+}
+
+/// A number of days, or a number with a unit `s`, `m`, `h` or `d`; at least one second.
+fn parse_retention(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (n, unit) = raw.split_at(split);
+    let n: u64 = n.parse().map_err(|_| {
+        format!("expected a number of days or an age like 90s, 12h, 30d, got '{raw}'")
+    })?;
+    let unit_secs = match unit {
+        "" | "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return Err(format!("unknown unit in '{raw}' (use s, m, h or d)")),
+    };
+    match n.checked_mul(unit_secs) {
+        Some(0) => Err("the retention must be at least one second".into()),
+        Some(secs) => Ok(Duration::from_secs(secs)),
+        None => Err(format!("'{raw}' is too long")),
+    }
 }
 
 /// A secret flag, kept only as its digest.
@@ -128,6 +186,8 @@ pub struct StaticKey {
     pub name: String,
     pub role: Role,
     pub digest: Digest,
+    /// Three dot-separated parts: such a key is never tried as a key once JWT is on.
+    pub jwt_shaped: bool,
 }
 
 impl fmt::Debug for StaticKey {
@@ -142,6 +202,10 @@ impl fmt::Debug for StaticKey {
 }
 
 fn parse_static_key(raw: &str) -> Result<StaticKeyArg, String> {
+    Ok(static_key(raw))
+}
+
+fn static_key(raw: &str) -> StaticKeyArg {
     let raw = raw.trim();
     let parts: Vec<&str> = raw.splitn(4, ':').collect();
     let id_hint = parts
@@ -149,11 +213,9 @@ fn parse_static_key(raw: &str) -> Result<StaticKeyArg, String> {
         .filter(|id| parts.len() > 1 && !id.is_empty() && id.len() <= 128)
         .map(|id| format!("id '{id}'"))
         .unwrap_or_else(|| "an entry".into());
-    let invalid = |reason: &str| {
-        Ok(StaticKeyArg::Invalid {
-            position_hint: id_hint.clone(),
-            reason: reason.to_string(),
-        })
+    let invalid = |reason: &str| StaticKeyArg::Invalid {
+        position_hint: id_hint.clone(),
+        reason: reason.to_string(),
     };
     let [id, name, role, key] = parts.as_slice() else {
         return invalid("expected id:name:role:key");
@@ -170,12 +232,13 @@ fn parse_static_key(raw: &str) -> Result<StaticKeyArg, String> {
     if key.trim().is_empty() {
         return invalid("the key must not be empty");
     }
-    Ok(StaticKeyArg::Valid(StaticKey {
+    StaticKeyArg::Valid(StaticKey {
         id: id.to_string(),
         name: if name.is_empty() { id } else { name }.to_string(),
         role,
         digest: digest(key.trim()),
-    }))
+        jwt_shaped: super::jwt::looks_like_jwt(key.trim()),
+    })
 }
 
 fn parse_role_mapping(raw: &str) -> Result<(String, Role), String> {
@@ -220,6 +283,39 @@ mod tests {
             };
             assert!(!reason.contains("SECRET") && !position_hint.contains("SECRET"));
             assert!(!format!("{parsed:?}").contains("SECRET"));
+        }
+    }
+
+    #[test]
+    fn env_entries_split_on_commas_but_flags_do_not() {
+        let entries = split_env_entries("a:A:admin:key-one, b:B:user:key-two,");
+        let ids: Vec<_> = entries
+            .iter()
+            .map(|e| match e {
+                StaticKeyArg::Valid(k) => k.id.clone(),
+                StaticKeyArg::Invalid { reason, .. } => panic!("{reason}"),
+            })
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        let StaticKeyArg::Valid(k) = parse_static_key("c:C:admin:with,comma").unwrap() else {
+            panic!("valid");
+        };
+        assert_eq!(k.digest, digest("with,comma"));
+        assert!(!k.jwt_shaped);
+        let StaticKeyArg::Valid(k) = parse_static_key("j:J:admin:aaa.bbb.ccc").unwrap() else {
+            panic!("valid");
+        };
+        assert!(k.jwt_shaped);
+    }
+
+    #[test]
+    fn retention_ages_parse() {
+        assert_eq!(parse_retention("30"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_retention("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_retention("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_retention("2h"), Ok(Duration::from_secs(7_200)));
+        for bad in ["", "0", "0s", "1w", "d", "-1", "99999999999999999999d"] {
+            assert!(parse_retention(bad).is_err(), "{bad}");
         }
     }
 

@@ -41,6 +41,12 @@ pub enum AuthSetupError {
     StaticKey { position: String, reason: String },
     #[error("--control-plane-api-keys: the id '{0}' is given twice")]
     DuplicateStaticId(String),
+    #[error("{0}")]
+    StaticKeysEnv(String),
+    #[error(
+        "--control-plane-api-keys: the key of id '{0}' looks like a JWT (three dot-separated parts); with --jwt-issuer set such a token is only ever validated as a JWT, so this key could never authenticate. Choose a key without two dots"
+    )]
+    JwtShapedStaticKey(String),
     #[error(
         "--jwt-issuer and --jwt-audience must be given together (JWT auth would otherwise be silently off)"
     )]
@@ -149,7 +155,10 @@ impl AuthService {
     ) -> Result<Arc<Self>, AuthSetupError> {
         let mut static_keys = Vec::new();
         let mut ids = HashSet::new();
-        for entry in &config.control_plane_api_keys {
+        let entries = config
+            .static_key_entries()
+            .map_err(AuthSetupError::StaticKeysEnv)?;
+        for entry in &entries {
             match entry {
                 StaticKeyArg::Valid(k) => {
                     if !ids.insert(k.id.clone()) {
@@ -204,11 +213,16 @@ impl AuthService {
             }
             _ => return Err(AuthSetupError::JwtIncomplete),
         };
+        if jwt.is_some()
+            && let Some(k) = static_keys.iter().find(|k| k.jwt_shaped)
+        {
+            return Err(AuthSetupError::JwtShapedStaticKey(k.id.clone()));
+        }
         let keys = KeyStore::load(store.clone(), config.max_api_keys).await?;
         let audit = Arc::new(AuditLog::new(
             store,
             !config.disable_audit_log,
-            config.audit_retention_days,
+            config.audit_retention,
             config.audit_max_events,
         ));
         let loopback = is_loopback(host);
@@ -241,6 +255,18 @@ impl AuthService {
                 jwt = service.jwt.is_some(),
                 "control-plane auth enabled"
             ),
+        }
+        if !service.static_keys.is_empty()
+            && !service.static_keys.iter().any(|k| k.role.is_admin())
+            && service.jwt.is_none()
+            && !service.keys.any_with_role(Role::Admin)
+        {
+            tracing::warn!(
+                "NO ADMIN CREDENTIAL: every --control-plane-api-keys entry has the user role and \
+                 there is no JWT issuer or runtime admin key, so every control-plane request \
+                 (except GET /admin/whoami) will be refused with 403. Give one static key the \
+                 admin role, or configure --jwt-issuer/--jwt-audience."
+            );
         }
         if let Some(jwt) = &service.jwt {
             tracing::info!(

@@ -15,7 +15,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -24,7 +24,7 @@ use crate::request_id::request_id;
 /// The route table, in three groups with their own middleware:
 /// - public: no auth (health, readiness, models, info);
 /// - control plane: admin auth and the audit log (workers, loads, cache, parse, tokenizers,
-///   wasm, `/admin/*`);
+///   wasm, `/admin/*`, `/ha/*`);
 /// - serving: the serving API key and WASM middleware (inference, tokenize).
 pub fn router(state: AppState) -> Router {
     let public = Router::new()
@@ -62,6 +62,10 @@ pub fn router(state: AppState) -> Router {
             get(tokenizers::status),
         )
         .merge(auth::admin_routes())
+        // Decision D4 reserves `/ha/*`; cluster HA is not built yet, so every method and path
+        // there answers 501 — behind admin auth, so it never leaks more than the other routes.
+        .route("/ha", any(ha_not_available))
+        .route("/ha/{*rest}", any(ha_not_available))
         .merge(
             Router::new()
                 .route("/parse/function_call", post(parse::function_call))
@@ -97,6 +101,15 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(request_id))
         .layer(middleware::map_response(crate::info::version_header))
         .with_state(state)
+}
+
+async fn ha_not_available() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not_implemented",
+        "NOT_IMPLEMENTED",
+        "HA cluster routes (/ha/*) are not available in this version of the gateway",
+    )
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

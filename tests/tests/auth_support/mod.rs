@@ -84,6 +84,48 @@ pub fn ec_key(kid: &str) -> SigningKey {
     }
 }
 
+/// The same RSA key as `base` under another `kid`, for `alg` (`RS384`, `RS512`); the JWK
+/// declares `alg` when `declare_alg`, else the gateway must infer the RSA family.
+pub fn rsa_variant(base: &SigningKey, kid: &str, alg: Algorithm, declare_alg: bool) -> SigningKey {
+    let mut jwk = base.jwk.clone();
+    jwk["kid"] = json!(kid);
+    match declare_alg {
+        true => jwk["alg"] = json!(format!("{alg:?}")),
+        false => {
+            jwk.as_object_mut().unwrap().remove("alg");
+        }
+    }
+    SigningKey {
+        kid: kid.to_string(),
+        alg,
+        encoding: base.encoding.clone(),
+        jwk,
+        public_material: base.public_material.clone(),
+    }
+}
+
+/// An ES384 (P-384) key, with `alg` declared in its JWK.
+pub fn ec384_key(kid: &str) -> SigningKey {
+    use ring::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    // Uncompressed point: 0x04 || X (48 bytes) || Y (48 bytes).
+    let point = pair.public_key().as_ref().to_vec();
+    assert_eq!((point.len(), point[0]), (97, 4));
+    SigningKey {
+        kid: kid.to_string(),
+        alg: Algorithm::ES384,
+        encoding: EncodingKey::from_ec_der(pkcs8.as_ref()),
+        jwk: json!({
+            "kty": "EC", "kid": kid, "crv": "P-384", "use": "sig", "alg": "ES384",
+            "x": b64(&point[1..49]), "y": b64(&point[49..]),
+        }),
+        public_material: point,
+    }
+}
+
 pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -101,6 +143,11 @@ pub fn sign(key: &SigningKey, claims: &Value) -> String {
     let mut header = Header::new(key.alg);
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, claims, &key.encoding).unwrap()
+}
+
+/// Signed properly, but with no `kid` in the header.
+pub fn sign_without_kid(key: &SigningKey, claims: &Value) -> String {
+    jsonwebtoken::encode(&Header::new(key.alg), claims, &key.encoding).unwrap()
 }
 
 /// `alg: none`, built by hand: no signature at all.
@@ -245,8 +292,34 @@ pub async fn send(
     req.send().await.unwrap()
 }
 
-/// Assert decision D1's body, status and code; returns the body.
+/// The challenge of a control-plane 401.
+pub const CONTROL_PLANE_CHALLENGE: &str = "Bearer realm=\"control-plane\"";
+/// The challenge of a serving-route 401.
+pub const SERVING_CHALLENGE: &str = "Bearer realm=\"serving\"";
+
+/// Assert decision D1's body, status and code on a control-plane route (a 401 must carry
+/// exactly the control-plane challenge); returns the body.
 pub async fn assert_d1(resp: reqwest::Response, status: u16, code: &str, what: &str) -> Value {
+    assert_d1_challenge(resp, status, code, what, CONTROL_PLANE_CHALLENGE).await
+}
+
+/// [`assert_d1`] on a serving route.
+pub async fn assert_d1_serving(
+    resp: reqwest::Response,
+    status: u16,
+    code: &str,
+    what: &str,
+) -> Value {
+    assert_d1_challenge(resp, status, code, what, SERVING_CHALLENGE).await
+}
+
+async fn assert_d1_challenge(
+    resp: reqwest::Response,
+    status: u16,
+    code: &str,
+    what: &str,
+    expected_challenge: &str,
+) -> Value {
     let got = resp.status().as_u16();
     let headers = resp.headers().clone();
     let text = resp.text().await.unwrap();
@@ -263,10 +336,7 @@ pub async fn assert_d1(resp: reqwest::Response, status: u16, code: &str, what: &
         let challenge = headers
             .get("www-authenticate")
             .unwrap_or_else(|| panic!("{what}: 401 without WWW-Authenticate"));
-        assert!(
-            challenge.to_str().unwrap().starts_with("Bearer realm="),
-            "{what}"
-        );
+        assert_eq!(challenge.to_str().unwrap(), expected_challenge, "{what}");
         assert_eq!(body["error"]["type"], "unauthorized", "{what}");
     }
     if status == 403 {
