@@ -12,7 +12,7 @@ use crate::loads::Fanout;
 use crate::metrics::Metrics;
 use crate::parsers::Parsers;
 use crate::proxy::Proxy;
-use crate::proxy::policy::{CacheAwareConfig, Policy};
+use crate::proxy::policy::Policy;
 use crate::store::{self, StoreError};
 use crate::upstream::WorkerHttp;
 use crate::workers::{WorkerError, WorkerService};
@@ -100,10 +100,12 @@ impl Gateway {
             None
         };
         let metrics = Arc::new(Metrics::new()?);
+        crate::proxy::breaker::set_gateway_defaults(config.breaker());
         let proxy = Arc::new(Proxy::new(
-            Policy::new(config.policy, CacheAwareConfig::default()),
+            Policy::new(config.policy, config.cache_aware()),
             metrics.clone(),
             std::time::Duration::from_secs(config.request_timeout_secs),
+            config.retry(),
         )?);
         let tokenizers = crate::tokenizers::TokenizerService::start(&config, store.clone());
         let reloading = tokenizers.restore().await?;

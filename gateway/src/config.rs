@@ -20,6 +20,53 @@ pub struct GatewayConfig {
     /// Load-balancing policy of the data plane.
     #[arg(long, value_enum, default_value = "cache_aware")]
     pub policy: crate::proxy::policy::PolicyKind,
+    /// cache_aware: smallest fraction of a prompt matched by a worker's recent prompts for
+    /// the request to go to that worker (0.0–1.0).
+    #[arg(long, default_value_t = 0.3, value_parser = unit_interval)]
+    pub cache_threshold: f32,
+    /// cache_aware: in-flight difference between the busiest and idlest worker beyond
+    /// which load wins over cache affinity (with --balance-rel-threshold).
+    #[arg(long, default_value_t = 64)]
+    pub balance_abs_threshold: usize,
+    /// cache_aware: ratio of the busiest to the idlest worker's in-flight requests beyond
+    /// which load wins over cache affinity (with --balance-abs-threshold; at least 1.0).
+    #[arg(long, default_value_t = 1.5, value_parser = at_least_one)]
+    pub balance_rel_threshold: f32,
+
+    /// Retries of a failed proxied request, each on another worker. This and every
+    /// --retry-*/--cb-* setting is a gateway-wide default a worker's `resilience` overrides.
+    #[arg(long, default_value_t = 5)]
+    pub retry_max_retries: u32,
+    /// Backoff before the first retry, in ms.
+    #[arg(long, default_value_t = 50)]
+    pub retry_initial_backoff_ms: u64,
+    /// Longest backoff between retries, in ms.
+    #[arg(long, default_value_t = 30000)]
+    pub retry_max_backoff_ms: u64,
+    /// Growth of the backoff per retry (at least 1.0).
+    #[arg(long, default_value_t = 1.5, value_parser = at_least_one)]
+    pub retry_backoff_multiplier: f32,
+    /// Random spread of each backoff, as a fraction of it (0.0–1.0).
+    #[arg(long, default_value_t = 0.2, value_parser = unit_interval)]
+    pub retry_jitter_factor: f32,
+    /// Never retry a proxied request on another worker.
+    #[arg(long)]
+    pub disable_retries: bool,
+    /// Consecutive failures of a worker that open its circuit breaker.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cb_failure_threshold: u32,
+    /// Successes of a half-open worker that close its circuit breaker.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cb_success_threshold: u32,
+    /// Seconds an open circuit breaker skips its worker before letting a probe through.
+    #[arg(long, default_value_t = 60)]
+    pub cb_timeout_duration_secs: u64,
+    /// Longest span, in seconds, of a run of failures that opens a circuit breaker.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cb_window_duration_secs: u64,
+    /// Never open a worker's circuit breaker.
+    #[arg(long)]
+    pub disable_circuit_breaker: bool,
     /// Longest wait for a worker to start answering a proxied request (and longest gap
     /// between streamed chunks).
     #[arg(long, default_value_t = 1800)]
@@ -134,7 +181,64 @@ pub struct GatewayConfig {
     pub log_json: bool,
 }
 
+fn parse_f32(s: &str) -> Result<f32, String> {
+    s.parse::<f32>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| format!("'{s}' is not a number"))
+}
+
+fn unit_interval(s: &str) -> Result<f32, String> {
+    parse_f32(s).and_then(|v| {
+        (0.0..=1.0)
+            .contains(&v)
+            .then_some(v)
+            .ok_or_else(|| format!("{v} is not between 0.0 and 1.0"))
+    })
+}
+
+fn at_least_one(s: &str) -> Result<f32, String> {
+    parse_f32(s).and_then(|v| {
+        (v >= 1.0)
+            .then_some(v)
+            .ok_or_else(|| format!("{v} is less than 1.0"))
+    })
+}
+
 impl GatewayConfig {
+    /// Gateway-wide retry settings.
+    pub fn retry(&self) -> crate::proxy::RetryConfig {
+        crate::proxy::RetryConfig {
+            disabled: self.disable_retries,
+            max_retries: self.retry_max_retries,
+            initial_backoff: Duration::from_millis(self.retry_initial_backoff_ms),
+            max_backoff: Duration::from_millis(self.retry_max_backoff_ms),
+            multiplier: f64::from(self.retry_backoff_multiplier),
+            jitter: f64::from(self.retry_jitter_factor),
+        }
+    }
+
+    /// Gateway-wide circuit-breaker settings.
+    pub fn breaker(&self) -> crate::proxy::breaker::BreakerConfig {
+        crate::proxy::breaker::BreakerConfig {
+            disabled: self.disable_circuit_breaker,
+            failure_threshold: self.cb_failure_threshold,
+            success_threshold: self.cb_success_threshold,
+            timeout: Duration::from_secs(self.cb_timeout_duration_secs),
+            window: Duration::from_secs(self.cb_window_duration_secs),
+        }
+    }
+
+    /// cache_aware tuning.
+    pub fn cache_aware(&self) -> crate::proxy::policy::CacheAwareConfig {
+        crate::proxy::policy::CacheAwareConfig {
+            cache_threshold: f64::from(self.cache_threshold),
+            balance_abs_threshold: self.balance_abs_threshold,
+            balance_rel_threshold: f64::from(self.balance_rel_threshold),
+            ..Default::default()
+        }
+    }
+
     pub fn health_check_interval(&self) -> Duration {
         Duration::from_secs(self.health_check_interval_secs)
     }

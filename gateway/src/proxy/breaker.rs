@@ -1,7 +1,9 @@
-//! Per-worker circuit breaker: closed → open after `failure_threshold` failures within the
-//! window; open workers are skipped until `timeout`; then half-open lets traffic probe it,
-//! closing after `success_threshold` successes or re-opening on a failure.
+//! Per-worker circuit breaker, as upstream: closed → open after `failure_threshold`
+//! *consecutive* failures (a success resets the count; so does a run of failures spread over
+//! more than the window); open workers are skipped until `timeout`; then half-open lets
+//! traffic probe it, closing after `success_threshold` successes or re-opening on a failure.
 
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use smg_sdk::ResilienceUpdate;
@@ -32,7 +34,7 @@ impl BreakerState {
     }
 }
 
-/// Effective breaker settings of one worker.
+/// Breaker settings: the gateway-wide ones (`--cb-*` flags) or a worker's effective ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerConfig {
     pub disabled: bool,
@@ -42,14 +44,57 @@ pub struct BreakerConfig {
     pub window: Duration,
 }
 
+/// Upstream's CLI defaults.
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        UPSTREAM_DEFAULTS
+    }
+}
+
+const UPSTREAM_DEFAULTS: BreakerConfig = BreakerConfig {
+    disabled: false,
+    failure_threshold: 10,
+    success_threshold: 3,
+    timeout: Duration::from_secs(60),
+    window: Duration::from_secs(120),
+};
+
+/// The gateway-wide settings. Process-wide because a worker resolves its breaker settings
+/// from its spec alone; one gateway runs per process (in-process tests keep the defaults).
+static GATEWAY_DEFAULTS: RwLock<BreakerConfig> = RwLock::new(UPSTREAM_DEFAULTS);
+
+/// Install the gateway-wide settings (at start-up, from the flags).
+pub fn set_gateway_defaults(config: BreakerConfig) {
+    *GATEWAY_DEFAULTS.write().unwrap_or_else(|p| p.into_inner()) = config;
+}
+
 impl BreakerConfig {
+    /// A worker's settings: its `resilience` overrides over the gateway-wide ones.
     pub fn from_spec(r: &ResilienceUpdate) -> Self {
+        let base = *GATEWAY_DEFAULTS.read().unwrap_or_else(|p| p.into_inner());
+        Self::resolve(&base, r)
+    }
+
+    pub fn resolve(base: &Self, r: &ResilienceUpdate) -> Self {
         Self {
-            disabled: r.disable_circuit_breaker.unwrap_or(false),
-            failure_threshold: r.cb_failure_threshold.unwrap_or(5).max(1),
-            success_threshold: r.cb_success_threshold.unwrap_or(2).max(1),
-            timeout: Duration::from_secs(r.cb_timeout_secs.unwrap_or(30)),
-            window: Duration::from_secs(r.cb_window_secs.unwrap_or(60).max(1)),
+            disabled: r.disable_circuit_breaker.unwrap_or(base.disabled),
+            failure_threshold: r
+                .cb_failure_threshold
+                .unwrap_or(base.failure_threshold)
+                .max(1),
+            success_threshold: r
+                .cb_success_threshold
+                .unwrap_or(base.success_threshold)
+                .max(1),
+            timeout: r
+                .cb_timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(base.timeout),
+            window: r
+                .cb_window_secs
+                .map(Duration::from_secs)
+                .unwrap_or(base.window)
+                .max(Duration::from_secs(1)),
         }
     }
 }
@@ -107,9 +152,10 @@ impl CircuitBreaker {
                 }
             }
             (BreakerState::HalfOpen, false) => self.open(now),
-            (BreakerState::Closed, true) => {}
+            // Only consecutive failures count.
+            (BreakerState::Closed, true) => self.failures = 0,
             (BreakerState::Closed, false) => {
-                if now.duration_since(self.window_start) > config.window {
+                if self.failures == 0 || now.duration_since(self.window_start) > config.window {
                     self.window_start = now;
                     self.failures = 0;
                 }
@@ -184,6 +230,52 @@ mod tests {
         assert_eq!(b.state(&c, later), BreakerState::HalfOpen);
         b.record(&c, false, later);
         assert_eq!(b.state(&c, later), BreakerState::Open);
+    }
+
+    #[test]
+    fn a_success_between_failures_keeps_it_closed() {
+        let c = config();
+        let t0 = Instant::now();
+        let mut b = CircuitBreaker::default();
+        for _ in 0..20 {
+            b.record(&c, false, t0);
+            b.record(&c, false, t0);
+            b.record(&c, true, t0);
+        }
+        assert_eq!(b.state(&c, t0), BreakerState::Closed);
+        // Three in a row do open it.
+        for _ in 0..3 {
+            b.record(&c, false, t0);
+        }
+        assert_eq!(b.state(&c, t0), BreakerState::Open);
+    }
+
+    #[test]
+    fn overrides_apply_over_the_gateway_defaults() {
+        let base = BreakerConfig::default();
+        assert_eq!(base.failure_threshold, 10);
+        assert_eq!(base.success_threshold, 3);
+        assert_eq!(base.timeout, Duration::from_secs(60));
+        assert_eq!(base.window, Duration::from_secs(120));
+        let r = ResilienceUpdate {
+            cb_failure_threshold: Some(2),
+            cb_timeout_secs: Some(5),
+            ..Default::default()
+        };
+        let c = BreakerConfig::resolve(&base, &r);
+        assert_eq!(c.failure_threshold, 2);
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.success_threshold, 3);
+        let off = BreakerConfig {
+            disabled: true,
+            ..base
+        };
+        assert!(BreakerConfig::resolve(&off, &ResilienceUpdate::default()).disabled);
+        let back_on = ResilienceUpdate {
+            disable_circuit_breaker: Some(false),
+            ..Default::default()
+        };
+        assert!(!BreakerConfig::resolve(&off, &back_on).disabled);
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::CONNECTION;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -38,38 +39,86 @@ pub struct UpstreamFailure {
     pub message: String,
 }
 
-/// Retry settings of one worker: its `resilience` overrides over these defaults.
-#[derive(Debug, Clone)]
-struct RetryConfig {
+/// Retry settings: the gateway-wide ones (`--retry-*` flags), which a worker's `resilience`
+/// overrides field by field.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryConfig {
+    pub disabled: bool,
+    /// Retries after the first attempt, each on another worker.
+    pub max_retries: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    pub multiplier: f64,
+    pub jitter: f64,
+}
+
+/// Upstream's CLI defaults.
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            disabled: false,
+            max_retries: 5,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(30_000),
+            multiplier: 1.5,
+            jitter: 0.2,
+        }
+    }
+}
+
+/// Statuses retried on another worker unless a worker lists its own.
+const RETRYABLE_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
+
+/// One worker's effective retry settings.
+struct Retry<'a> {
     max_retries: u32,
     initial_backoff: Duration,
     max_backoff: Duration,
     multiplier: f64,
     jitter: f64,
-    retryable: Vec<u16>,
+    retryable: &'a [u16],
 }
 
 impl RetryConfig {
-    fn from_spec(r: &ResilienceUpdate) -> Self {
-        Self {
-            max_retries: if r.disable_retry == Some(true) {
+    fn resolve<'a>(&self, r: &'a ResilienceUpdate) -> Retry<'a> {
+        Retry {
+            max_retries: if r.disable_retry.unwrap_or(self.disabled) {
                 0
             } else {
-                r.max_retries.unwrap_or(3)
+                r.max_retries.unwrap_or(self.max_retries)
             },
-            initial_backoff: Duration::from_millis(r.initial_backoff_ms.unwrap_or(50)),
-            max_backoff: Duration::from_millis(r.max_backoff_ms.unwrap_or(5_000)),
-            multiplier: f64::from(r.backoff_multiplier.unwrap_or(2.0)).max(1.0),
-            jitter: f64::from(r.jitter_factor.unwrap_or(0.2)).clamp(0.0, 1.0),
+            initial_backoff: r
+                .initial_backoff_ms
+                .map(Duration::from_millis)
+                .unwrap_or(self.initial_backoff),
+            max_backoff: r
+                .max_backoff_ms
+                .map(Duration::from_millis)
+                .unwrap_or(self.max_backoff),
+            multiplier: r
+                .backoff_multiplier
+                .map(f64::from)
+                .unwrap_or(self.multiplier)
+                .max(1.0),
+            jitter: r
+                .jitter_factor
+                .map(f64::from)
+                .unwrap_or(self.jitter)
+                .clamp(0.0, 1.0),
             retryable: r
                 .retryable_status_codes
-                .clone()
-                .unwrap_or_else(|| vec![408, 429, 500, 502, 503, 504]),
+                .as_deref()
+                .unwrap_or(&RETRYABLE_STATUSES),
         }
     }
+}
 
+impl Retry<'_> {
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.initial_backoff.as_secs_f64() * self.multiplier.powi(attempt as i32);
+        let base = self.initial_backoff.as_secs_f64()
+            * self
+                .multiplier
+                .powi(i32::try_from(attempt).unwrap_or(i32::MAX));
         let capped = base.min(self.max_backoff.as_secs_f64());
         let spread = capped * self.jitter;
         let jittered = capped + rand::rng().random_range(-spread..=spread);
@@ -135,10 +184,12 @@ fn prompt_text(body: &[u8]) -> String {
     out
 }
 
-/// Request headers never forwarded: hop-by-hop ones, and the caller's credentials (the
-/// worker gets its own `api_key`).
-const DROPPED_REQUEST_HEADERS: [&str; 12] = [
+/// Request headers never forwarded: hop-by-hop ones (RFC 9110 §7.6.1; plus those the
+/// `Connection` header names), and the caller's credentials (the worker gets its own
+/// `api_key`).
+const DROPPED_REQUEST_HEADERS: [&str; 13] = [
     "connection",
+    "proxy-connection",
     "keep-alive",
     "proxy-authenticate",
     "proxy-authorization",
@@ -152,8 +203,9 @@ const DROPPED_REQUEST_HEADERS: [&str; 12] = [
     "x-api-key",
 ];
 
-const DROPPED_RESPONSE_HEADERS: [&str; 8] = [
+const DROPPED_RESPONSE_HEADERS: [&str; 9] = [
     "connection",
+    "proxy-connection",
     "keep-alive",
     "proxy-authenticate",
     "proxy-authorization",
@@ -163,11 +215,42 @@ const DROPPED_RESPONSE_HEADERS: [&str; 8] = [
     "upgrade",
 ];
 
+/// Whether `name` may cross the proxy: not in `dropped`, and not named by the message's
+/// `Connection` header (`listed`, lower-case), which makes it hop-by-hop.
+fn forwardable(name: &HeaderName, dropped: &[&str], listed: &[String]) -> bool {
+    let name = name.as_str();
+    !dropped.contains(&name) && !listed.iter().any(|l| l == name)
+}
+
+/// The header names a `Connection` header lists (empty, without allocating, when absent).
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|token| token.trim().to_ascii_lowercase())
+        .filter(|token| !token.is_empty())
+        .collect()
+}
+
+/// The headers of `headers` that cross the proxy.
+fn forwarded_headers<'a>(
+    headers: &'a HeaderMap,
+    dropped: &'a [&'a str],
+) -> impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)> + 'a {
+    let listed = connection_listed(headers);
+    headers
+        .iter()
+        .filter(move |(name, _)| forwardable(name, dropped, &listed))
+}
+
 pub struct Proxy {
     client: reqwest::Client,
     policy: Policy,
     metrics: Arc<Metrics>,
     request_timeout: Duration,
+    retry: RetryConfig,
 }
 
 /// One request in flight to one worker: counted in the worker's `load` from the moment it is
@@ -242,6 +325,7 @@ impl Proxy {
         policy: Policy,
         metrics: Arc<Metrics>,
         request_timeout: Duration,
+        retry: RetryConfig,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -255,6 +339,7 @@ impl Proxy {
             policy,
             metrics,
             request_timeout,
+            retry,
         })
     }
 
@@ -307,13 +392,14 @@ impl Proxy {
         };
         let prompt = self.policy.needs_prompt().then(|| prompt_text(&body));
         let mut tried: Vec<String> = Vec::new();
-        let mut last_failure: Option<(InFlight, Attempt)> = None;
+        // The previous attempt's failure and the backoff before the next attempt.
+        let mut last_failure: Option<(Failure, Duration)> = None;
         let mut attempt: u32 = 0;
         loop {
             let (candidates, serves_model) = self.eligible(registry, model.as_deref(), &tried);
             let Some(worker) = self.policy.select(&candidates, prompt.as_deref()) else {
-                if let Some((guard, failure)) = last_failure {
-                    return finish(guard, failure);
+                if let Some((failure, _)) = last_failure {
+                    return failure.into_response();
                 }
                 let message = match (&model, serves_model) {
                     (Some(m), false) => format!("No worker serves model '{m}'"),
@@ -326,7 +412,16 @@ impl Proxy {
                     .inc();
                 return ApiError::unavailable("NO_AVAILABLE_WORKERS", message).into_response();
             };
-            let retry = RetryConfig::from_spec(&worker.spec().resilience);
+            if let Some((failure, backoff)) = &last_failure {
+                tokio::time::sleep(*backoff).await;
+                self.metrics
+                    .retries
+                    .with_label_values(&[route, failure.worker()])
+                    .inc();
+                tracing::debug!(worker = %failure.worker(), attempt, "retrying on another worker");
+            }
+            let spec = worker.spec();
+            let retry = self.retry.resolve(&spec.resilience);
             let mut guard = InFlight::start(worker.clone(), self.metrics.clone(), route, started);
             let result = self.send(&worker, route, headers, body.clone()).await;
             let (retryable, failed) = match &result {
@@ -345,16 +440,13 @@ impl Proxy {
             if !retryable || attempt >= retry.max_retries {
                 return finish(guard, result);
             }
-            self.metrics
-                .retries
-                .with_label_values(&[route, guard.url.as_str()])
-                .inc();
-            tracing::debug!(worker = %guard.url, attempt, "retrying on another worker");
             tried.push(worker.id.clone());
-            // The failed attempt is over: it no longer counts as in flight.
-            drop(last_failure.take());
-            last_failure = Some((guard, result));
-            tokio::time::sleep(retry.backoff(attempt)).await;
+            // The failed attempt is over: keep what answering with it needs, release its
+            // in-flight count and connection now rather than after the next attempt.
+            last_failure = Some((
+                Failure::collect(guard, result).await,
+                retry.backoff(attempt),
+            ));
             attempt += 1;
         }
     }
@@ -369,10 +461,8 @@ impl Proxy {
         let spec = worker.spec();
         let url = format!("{}{route}", base_url(&spec.url));
         let mut request = self.client.post(url).body(body);
-        for (name, value) in headers {
-            if !DROPPED_REQUEST_HEADERS.contains(&name.as_str()) {
-                request = request.header(name, value);
-            }
+        for (name, value) in forwarded_headers(headers, &DROPPED_REQUEST_HEADERS) {
+            request = request.header(name, value);
         }
         if let Some(key) = &spec.api_key {
             request = request.bearer_auth(key.expose());
@@ -392,29 +482,138 @@ impl Proxy {
     }
 }
 
+/// Largest body kept from a failed attempt while the request is retried elsewhere.
+const MAX_FAILED_BODY: usize = 64 * 1024;
+/// Longest wait for a failed attempt's body.
+const FAILED_BODY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A failed attempt kept while the request is retried on another worker: only what
+/// answering with it needs, should no other worker take the request.
+enum Failure {
+    /// The worker answered a retryable status; `body` is `None` when it could not be read
+    /// within bounds.
+    Answered {
+        url: String,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    },
+    /// The worker could not be reached or timed out.
+    Unreachable { url: String, error: CallError },
+}
+
+impl Failure {
+    /// Read a failed answer's body (bounded in size and time) and end the attempt: its guard
+    /// drops here, so the worker's load and in-flight gauge fall and its metrics are recorded.
+    async fn collect(guard: InFlight, attempt: Attempt) -> Self {
+        let url = guard.url.clone();
+        match attempt {
+            Attempt::Failed(error) => Self::Unreachable { url, error },
+            Attempt::Response(upstream) => {
+                let status = upstream.status();
+                let mut headers = HeaderMap::new();
+                for (name, value) in
+                    forwarded_headers(upstream.headers(), &DROPPED_RESPONSE_HEADERS)
+                {
+                    headers.append(name.clone(), value.clone());
+                }
+                // The kept body is re-framed when sent.
+                headers.remove(axum::http::header::CONTENT_LENGTH);
+                let body = tokio::time::timeout(FAILED_BODY_TIMEOUT, read_capped(upstream))
+                    .await
+                    .ok()
+                    .flatten();
+                Self::Answered {
+                    url,
+                    status,
+                    headers,
+                    body,
+                }
+            }
+        }
+    }
+
+    fn worker(&self) -> &str {
+        match self {
+            Self::Answered { url, .. } | Self::Unreachable { url, .. } => url,
+        }
+    }
+
+    /// The answer when no other worker could take the request.
+    fn into_response(self) -> Response {
+        match self {
+            Self::Unreachable { url, error } => unreachable_response(&url, error),
+            Self::Answered {
+                url,
+                status,
+                headers,
+                body,
+            } => {
+                let mut response = match body {
+                    Some(body) => {
+                        let mut response = Response::new(Body::from(body));
+                        *response.status_mut() = status;
+                        *response.headers_mut() = headers;
+                        response
+                    }
+                    None => ApiError::new(
+                        status,
+                        "bad_gateway",
+                        "WORKER_ERROR",
+                        format!("worker {url} answered {status}"),
+                    )
+                    .into_response(),
+                };
+                if status.is_server_error() {
+                    response.extensions_mut().insert(UpstreamFailure {
+                        worker: Some(url),
+                        message: format!("worker answered {status}"),
+                    });
+                }
+                response
+            }
+        }
+    }
+}
+
+/// The whole body, or `None` past [`MAX_FAILED_BODY`] or on a read error.
+async fn read_capped(mut upstream: reqwest::Response) -> Option<Bytes> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = upstream.chunk().await.ok()? {
+        if body.len() + chunk.len() > MAX_FAILED_BODY {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body.freeze())
+}
+
 /// The response for the final attempt: the worker's answer streamed through, or a D1 error
 /// when it could not be reached. Either way a failure carries [`UpstreamFailure`].
 fn finish(guard: InFlight, attempt: Attempt) -> Response {
     match attempt {
         Attempt::Response(upstream) => stream_back(guard, upstream),
-        Attempt::Failed(error) => {
-            let (status, kind, code) = match error {
-                CallError::Timeout(_) => (
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "gateway_timeout",
-                    "WORKER_TIMEOUT",
-                ),
-                _ => (StatusCode::BAD_GATEWAY, "bad_gateway", "WORKER_UNREACHABLE"),
-            };
-            let message = format!("worker {} failed: {error}", guard.url);
-            let mut response = ApiError::new(status, kind, code, message.clone()).into_response();
-            response.extensions_mut().insert(UpstreamFailure {
-                worker: Some(guard.url.clone()),
-                message,
-            });
-            response
-        }
+        Attempt::Failed(error) => unreachable_response(&guard.url, error),
     }
+}
+
+/// The D1 answer for a worker that could not be reached or timed out.
+fn unreachable_response(url: &str, error: CallError) -> Response {
+    let (status, kind, code) = match error {
+        CallError::Timeout(_) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "gateway_timeout",
+            "WORKER_TIMEOUT",
+        ),
+        _ => (StatusCode::BAD_GATEWAY, "bad_gateway", "WORKER_UNREACHABLE"),
+    };
+    let message = format!("worker {url} failed: {error}");
+    let mut response = ApiError::new(status, kind, code, message.clone()).into_response();
+    response.extensions_mut().insert(UpstreamFailure {
+        worker: Some(url.to_string()),
+        message,
+    });
+    response
 }
 
 fn stream_back(mut guard: InFlight, upstream: reqwest::Response) -> Response {
@@ -425,10 +624,8 @@ fn stream_back(mut guard: InFlight, upstream: reqwest::Response) -> Response {
         message: format!("worker answered {status}"),
     });
     let mut headers = HeaderMap::new();
-    for (name, value) in upstream.headers() {
-        if !DROPPED_RESPONSE_HEADERS.contains(&name.as_str()) {
-            headers.append(name.clone(), value.clone());
-        }
+    for (name, value) in forwarded_headers(upstream.headers(), &DROPPED_RESPONSE_HEADERS) {
+        headers.append(name.clone(), value.clone());
     }
     // The closure owns the guard (a method call captures all of it, not one field), so the
     // in-flight count drops when the body ends or the client goes away.
@@ -459,20 +656,123 @@ mod tests {
     }
 
     #[test]
+    fn a_wildcard_worker_is_eligible_for_any_model() {
+        use smg_sdk::{ModelCard, WorkerSpec, WorkerStatus};
+        let registry = Registry::default();
+        let mut named = WorkerSpec::new("http://named:1");
+        named.models.push(ModelCard::new("m"));
+        registry.insert(Arc::new(Worker::new(
+            "a".into(),
+            named,
+            WorkerStatus::Ready,
+        )));
+        let wildcard = WorkerSpec::new("http://wildcard:1");
+        registry.insert(Arc::new(Worker::new(
+            "b".into(),
+            wildcard,
+            WorkerStatus::Ready,
+        )));
+        let proxy = Proxy::new(
+            Policy::new(policy::PolicyKind::RoundRobin, Default::default()),
+            Arc::new(Metrics::new().unwrap()),
+            Duration::from_secs(1),
+            RetryConfig::default(),
+        )
+        .unwrap();
+        let ids = |model: Option<&str>| {
+            let (workers, serves) = proxy.eligible(&registry, model, &[]);
+            (
+                workers.iter().map(|w| w.id.clone()).collect::<Vec<_>>(),
+                serves,
+            )
+        };
+        assert_eq!(ids(Some("other")), (vec!["b".to_string()], true));
+        assert_eq!(
+            ids(Some("m")),
+            (vec!["a".to_string(), "b".to_string()], true)
+        );
+        assert_eq!(ids(None).0.len(), 2);
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
-        let r = RetryConfig::from_spec(&ResilienceUpdate {
+        let spec = ResilienceUpdate {
             initial_backoff_ms: Some(100),
             max_backoff_ms: Some(300),
+            backoff_multiplier: Some(2.0),
             jitter_factor: Some(0.0),
             ..Default::default()
-        });
+        };
+        let r = RetryConfig::default().resolve(&spec);
         assert_eq!(r.backoff(0), Duration::from_millis(100));
         assert_eq!(r.backoff(1), Duration::from_millis(200));
         assert_eq!(r.backoff(5), Duration::from_millis(300));
-        let off = RetryConfig::from_spec(&ResilienceUpdate {
+        assert_eq!(r.retryable, RETRYABLE_STATUSES);
+        let off = ResilienceUpdate {
             disable_retry: Some(true),
             ..Default::default()
-        });
-        assert_eq!(off.max_retries, 0);
+        };
+        assert_eq!(RetryConfig::default().resolve(&off).max_retries, 0);
+    }
+
+    #[test]
+    fn gateway_defaults_are_upstreams_and_workers_override_them() {
+        let base = RetryConfig::default();
+        let none = ResilienceUpdate::default();
+        let r = base.resolve(&none);
+        assert_eq!(r.max_retries, 5);
+        assert_eq!(r.initial_backoff, Duration::from_millis(50));
+        assert_eq!(r.max_backoff, Duration::from_secs(30));
+        assert!((r.multiplier - 1.5).abs() < 1e-9);
+        assert!((r.jitter - 0.2).abs() < 1e-6);
+        let disabled = RetryConfig {
+            disabled: true,
+            ..base
+        };
+        assert_eq!(
+            disabled.resolve(&ResilienceUpdate::default()).max_retries,
+            0
+        );
+        let own = ResilienceUpdate {
+            disable_retry: Some(false),
+            max_retries: Some(2),
+            retryable_status_codes: Some(vec![503]),
+            ..Default::default()
+        };
+        let r = disabled.resolve(&own);
+        assert_eq!(r.max_retries, 2);
+        assert_eq!(r.retryable, [503]);
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_the_ones_connection_names_are_dropped() {
+        let mut headers = HeaderMap::new();
+        headers.insert("connection", HeaderValue::from_static("keep-alive, X-Hop"));
+        headers.append("connection", HeaderValue::from_static("x-other"));
+        headers.insert("x-hop", HeaderValue::from_static("1"));
+        headers.insert("x-other", HeaderValue::from_static("1"));
+        headers.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("te", HeaderValue::from_static("trailers"));
+        headers.insert("authorization", HeaderValue::from_static("Bearer caller"));
+        headers.insert("x-request-id", HeaderValue::from_static("r-1"));
+        headers.insert("x-custom", HeaderValue::from_static("kept"));
+        let names = |dropped: &[&str]| {
+            let mut names: Vec<String> = forwarded_headers(&headers, dropped)
+                .map(|(n, _)| n.to_string())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            names(&DROPPED_REQUEST_HEADERS),
+            ["x-custom", "x-request-id"]
+        );
+        // Responses keep end-to-end headers such as `authorization`-like ones untouched.
+        assert_eq!(
+            names(&DROPPED_RESPONSE_HEADERS),
+            ["authorization", "x-custom", "x-request-id"]
+        );
+        assert!(connection_listed(&HeaderMap::new()).is_empty());
     }
 }

@@ -23,7 +23,8 @@ pub enum PolicyKind {
     CacheAware,
 }
 
-/// Cache-aware tuning (upstream's defaults).
+/// Cache-aware tuning; the defaults are upstream's (`--cache-threshold`,
+/// `--balance-abs-threshold`, `--balance-rel-threshold`).
 #[derive(Debug, Clone, Copy)]
 pub struct CacheAwareConfig {
     /// Minimum fraction of the prompt matched to prefer the matching worker.
@@ -39,8 +40,8 @@ pub struct CacheAwareConfig {
 impl Default for CacheAwareConfig {
     fn default() -> Self {
         Self {
-            cache_threshold: 0.5,
-            balance_abs_threshold: 32,
+            cache_threshold: 0.3,
+            balance_abs_threshold: 64,
             balance_rel_threshold: 1.5,
             max_entries: 200_000,
         }
@@ -265,6 +266,72 @@ mod tests {
                 assert_eq!(p.select(&ws, Some("x")).unwrap().id, "high", "{kind:?}");
             }
         }
+    }
+
+    fn counts(
+        p: &Policy,
+        ws: &[Arc<Worker>],
+        n: usize,
+    ) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for _ in 0..n {
+            *counts
+                .entry(p.select(ws, None).unwrap().id.clone())
+                .or_insert(0) += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn random_spreads_evenly() {
+        let ws = vec![worker("a", 50), worker("b", 50), worker("c", 50)];
+        let p = Policy::new(PolicyKind::Random, CacheAwareConfig::default());
+        let counts = counts(&p, &ws, 3000);
+        // 1000 expected each; the bounds are more than seven standard deviations away.
+        assert_eq!(counts.len(), 3, "{counts:?}");
+        assert!(
+            counts.values().all(|c| (800..=1200).contains(c)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn power_of_two_spreads_when_idle_and_avoids_the_busier_choice() {
+        let ws = vec![worker("a", 50), worker("b", 50), worker("c", 50)];
+        let p = Policy::new(PolicyKind::PowerOfTwo, CacheAwareConfig::default());
+        let idle = counts(&p, &ws, 3000);
+        assert_eq!(idle.len(), 3, "{idle:?}");
+        assert!(idle.values().all(|c| (800..=1200).contains(c)), "{idle:?}");
+        // Every pair drawn holds an idle worker, so the busy one is never chosen and the two
+        // idle ones share the traffic.
+        ws[0].in_flight.store(5, Ordering::Relaxed);
+        let busy = counts(&p, &ws, 1000);
+        assert_eq!(busy.get("a"), None, "{busy:?}");
+        assert!(busy.values().all(|c| (400..=600).contains(c)), "{busy:?}");
+    }
+
+    #[test]
+    fn cheaper_wins_at_equal_load() {
+        let costly = worker("costly", 50);
+        let mut spec = (*costly.spec()).clone();
+        spec.cost = 2.0;
+        costly.set_spec(spec);
+        let ws = vec![costly, worker("cheap", 50)];
+        for kind in [
+            PolicyKind::PowerOfTwo,
+            PolicyKind::LeastLoad,
+            PolicyKind::CacheAware,
+        ] {
+            let p = Policy::new(kind, CacheAwareConfig::default());
+            for _ in 0..20 {
+                assert_eq!(p.select(&ws, Some("")).unwrap().id, "cheap", "{kind:?}");
+            }
+        }
+        // A cost weighs load: the cheap worker with one request in flight (2 × 1.0) ties
+        // the idle costly one (1 × 2.0), and with two it loses.
+        ws[1].in_flight.store(2, Ordering::Relaxed);
+        let p = Policy::new(PolicyKind::LeastLoad, CacheAwareConfig::default());
+        assert_eq!(p.select(&ws, None).unwrap().id, "costly");
     }
 
     #[test]

@@ -89,6 +89,7 @@ async fn main() -> Result<()> {
             latency_ms: args.fault_latency_ms,
             flush: args.flush,
             drop_connections: args.drop_connections,
+            ..Fault::default()
         },
     };
     let fleet = MockFleet::start(args.base_port, args.count, config)

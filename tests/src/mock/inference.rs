@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::collections::hash_map::DefaultHasher;
-use std::convert::Infallible;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +13,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt as _;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -367,19 +365,40 @@ impl StreamFormat {
     }
 }
 
-async fn send_all(tx: &mpsc::Sender<Bytes>, events: Vec<String>) -> bool {
+/// A streamed body's items: an `Err` cuts the connection without the stream's end.
+type Chunk = Result<Bytes, std::io::Error>;
+
+async fn send_all(tx: &mpsc::Sender<Chunk>, events: Vec<String>) -> bool {
     for e in events {
-        if tx.send(Bytes::from(e)).await.is_err() {
+        if tx.send(Ok(Bytes::from(e))).await.is_err() {
             return false;
         }
     }
     true
 }
 
+/// Cut a stream the way a crashing engine does: what was sent reaches the client, then
+/// the connection ends without the stream's end.
+async fn cut_stream(tx: &mpsc::Sender<Chunk>) {
+    // hyper drops unflushed output when a body fails, and it flushes once the channel runs
+    // dry: wait for the body to take every event, then a moment for the flush.
+    for _ in 0..200 {
+        if tx.capacity() == tx.max_capacity() || tx.is_closed() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let cut = std::io::Error::other("stream broken by injected fault");
+    // Ignored: a client already gone needs no cut.
+    let _ = tx.send(Err(cut)).await;
+}
+
 /// Answer with an SSE stream produced by a task that owns the engine slot; the task stops
 /// (releasing the slot) as soon as the client goes away.
 fn stream_generation(state: Arc<WorkerState>, prompt: Vec<u64>, format: StreamFormat) -> Response {
-    let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
+    let (tx, rx) = mpsc::channel::<Chunk>(STREAM_BUFFER);
+    let break_after = state.fault().break_stream_after;
     tokio::spawn(async move {
         let (prefill, itl) = timings(&state);
         let admitted = tokio::select! {
@@ -392,6 +411,10 @@ fn stream_generation(state: Arc<WorkerState>, prompt: Vec<u64>, format: StreamFo
         }
         let mut text = String::new();
         for index in 0..format.max_new {
+            if break_after.is_some_and(|after| usize::try_from(after).is_ok_and(|a| index >= a)) {
+                cut_stream(&tx).await;
+                return;
+            }
             let piece = tokio::select! {
                 piece = run.next_token(itl) => piece,
                 () = tx.closed() => return,
@@ -406,7 +429,7 @@ fn stream_generation(state: Arc<WorkerState>, prompt: Vec<u64>, format: StreamFo
         drop(run);
         send_all(&tx, format.finish(&usage)).await;
     });
-    let body = Body::from_stream(ReceiverStream::new(rx).map(Ok::<Bytes, Infallible>));
+    let body = Body::from_stream(ReceiverStream::new(rx));
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),

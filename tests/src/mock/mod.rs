@@ -18,6 +18,10 @@
 //! | `POST /v1/embeddings`, `/v1/rerank`, `/rerank`, `/v1/classify` | JSON |
 //! | `GET`/`POST /_mock/fault`, `GET /_mock/stats`, `POST /_mock/reset` | control; never faulted or authenticated |
 //!
+//! Faults (`POST /_mock/fault` merges a partial [`Fault`]): `health`, `flush`, `latency_ms`,
+//! `drop_connections`, `status` (e.g. `{"status": 503}`: inference answers that status;
+//! `null` clears it) and `break_stream_after` (streams are cut after that many tokens).
+//!
 //! Every response carries [`WORKER_HEADER`] and [`PORT_HEADER`].
 //!
 //! ```no_run
@@ -130,6 +134,12 @@ pub struct Fault {
     pub flush: FlushFault,
     /// Close every connection without an HTTP response.
     pub drop_connections: bool,
+    /// Answer every inference request with this status (and an error body) instead of
+    /// serving it; `None`: serve normally.
+    pub status: Option<u16>,
+    /// Break every streamed answer after this many generated tokens: the connection is cut
+    /// without the stream's end. `None`: streams finish.
+    pub break_stream_after: Option<u32>,
 }
 
 /// A partial [`Fault`]: the body of `POST /_mock/fault`. Set fields replace the current ones.
@@ -148,6 +158,22 @@ pub struct FaultPatch {
     /// New connection-dropping state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drop_connections: Option<bool>,
+    /// New injected status: a code sets it, `null` clears it.
+    #[serde(deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub status: Option<Option<u16>>,
+    /// New stream-breaking point: a count sets it, `null` clears it.
+    #[serde(deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub break_stream_after: Option<Option<u32>>,
+}
+
+/// A field that is present (possibly `null`) in a patch; absent fields stay `None` through
+/// `#[serde(default)]`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 impl Fault {
@@ -164,6 +190,12 @@ impl Fault {
         }
         if let Some(drop_connections) = patch.drop_connections {
             self.drop_connections = drop_connections;
+        }
+        if let Some(status) = patch.status {
+            self.status = status;
+        }
+        if let Some(after) = patch.break_stream_after {
+            self.break_stream_after = after;
         }
     }
 }
@@ -225,6 +257,9 @@ pub struct MockStats {
     pub dropped_connections: u64,
     /// `Authorization` header of the latest non-`/_mock` request (`None` when it had none).
     pub last_authorization: Option<String>,
+    /// Headers of the latest non-`/_mock` POST (inference, flush; health probes are GETs
+    /// and leave it alone), by lower-case name; repeated headers are joined with `, `.
+    pub last_request_headers: BTreeMap<String, String>,
     /// Requests holding a running slot now.
     pub running: usize,
     /// Requests waiting for a running slot now.
@@ -252,6 +287,7 @@ struct Counters {
     health_probes: u64,
     dropped_connections: u64,
     last_authorization: Option<String>,
+    last_request_headers: BTreeMap<String, String>,
 }
 
 /// Lock a mutex, ignoring poisoning: the guarded data are plain counters that stay
@@ -287,8 +323,16 @@ impl WorkerState {
         format!("{prefix}-mock{}-{n}", self.index)
     }
 
-    fn record_request(&self, path: &str, authorization: Option<String>) {
+    fn record_request(
+        &self,
+        path: &str,
+        authorization: Option<String>,
+        headers: Option<BTreeMap<String, String>>,
+    ) {
         let mut counters = lock(&self.counters);
+        if let Some(headers) = headers {
+            counters.last_request_headers = headers;
+        }
         let key = if counters.requests_by_path.contains_key(path)
             || counters.requests_by_path.len() < MAX_TRACKED_PATHS
         {
@@ -329,6 +373,7 @@ impl WorkerState {
             health_probes: counters.health_probes,
             dropped_connections: counters.dropped_connections,
             last_authorization: counters.last_authorization.clone(),
+            last_request_headers: counters.last_request_headers.clone(),
             running: engine.running,
             waiting: engine.waiting,
             cache_entries: engine.cache_entries,

@@ -403,6 +403,14 @@ async fn patch_fault(State(state): Shared, body: Bytes) -> Response {
             Err(e) => return ApiError::bad_request(format!("invalid fault: {e}")).into_response(),
         }
     };
+    if let Some(Some(status)) = patch.status
+        && StatusCode::from_u16(status).is_err()
+    {
+        return ApiError::bad_request(format!(
+            "invalid fault: status {status} is not an HTTP status"
+        ))
+        .into_response();
+    }
     let mut fault = super::lock(&state.fault);
     fault.apply(&patch);
     Json(*fault).into_response()

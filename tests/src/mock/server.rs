@@ -3,13 +3,14 @@
 //! aborts a connection whose service returns `Err`, which is how `drop_connections` is
 //! simulated for new and kept-alive connections alike.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -103,22 +104,57 @@ async fn handle(
             .headers()
             .get(header::AUTHORIZATION)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        state.record_request(&path, authorization.clone());
+        let headers = (request.method() == Method::POST).then(|| header_map(request.headers()));
+        state.record_request(&path, authorization.clone(), headers);
         if fault.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(fault.latency_ms)).await;
         }
-        if authorized(state.config.api_key.as_deref(), authorization.as_deref()) {
-            route(router, request).await
-        } else {
+        if !authorized(state.config.api_key.as_deref(), authorization.as_deref()) {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "Invalid or missing API key",
                 "authentication_error",
             )
             .into_response()
+        } else if let Some(status) = fault.status.filter(|_| is_inference(&path)) {
+            state.count_inference();
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            ApiError::new(status, "injected status fault", "server_error").into_response()
+        } else {
+            route(router, request).await
         }
     };
     Ok(stamp(state, response))
+}
+
+/// The inference routes, which `Fault::status` answers for.
+fn is_inference(path: &str) -> bool {
+    matches!(
+        path,
+        "/generate"
+            | "/v1/chat/completions"
+            | "/v1/completions"
+            | "/v1/embeddings"
+            | "/v1/rerank"
+            | "/rerank"
+            | "/v1/classify"
+            | "/v1/messages"
+    )
+}
+
+/// Request headers by lower-case name, repeated ones joined with `, `.
+fn header_map(headers: &axum::http::HeaderMap) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        out.entry(name.as_str().to_string())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert_with(|| value.into_owned());
+    }
+    out
 }
 
 async fn route(router: Router, request: Request<Incoming>) -> Response<Body> {

@@ -744,7 +744,8 @@ async fn health_flush_and_latency_faults() {
     let fault = post_json(&c, format!("{base}/_mock/fault"), json!({"health": "fail"})).await;
     assert_eq!(
         fault,
-        json!({"health": "fail", "latency_ms": 0, "flush": "ok", "drop_connections": false})
+        json!({"health": "fail", "latency_ms": 0, "flush": "ok", "drop_connections": false,
+               "status": null, "break_stream_after": null})
     );
     for path in ["health", "health_generate"] {
         let response = c.get(format!("{base}/{path}")).send().await.unwrap();
@@ -811,6 +812,91 @@ async fn health_flush_and_latency_faults() {
         serde_json::from_value(get_json(&c, format!("{base}/_mock/stats")).await).unwrap();
     assert_eq!(stats.health_probes, 0);
     assert!(stats.requests_by_path.is_empty());
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_fault_answers_inference_only_and_records_headers() {
+    let fleet = fleet(1, MockConfig::default()).await;
+    let c = client();
+    let base = fleet.urls()[0].clone();
+    let worker = fleet.workers()[0].clone();
+    let set = post_json(&c, format!("{base}/_mock/fault"), json!({"status": 503})).await;
+    assert_eq!(set["status"], 503);
+    let response = c
+        .post(format!("{base}/v1/chat/completions"))
+        .header("x-custom", "a")
+        .json(&json!({"messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 503);
+    assert_eq!(
+        worker.stats().requests_total,
+        1,
+        "counted as an inference request"
+    );
+    assert_eq!(worker.stats().last_request_headers["x-custom"], "a");
+    // Health and metadata are untouched.
+    let response = c.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        worker.stats().last_request_headers["x-custom"],
+        "a",
+        "a GET leaves the recorded headers alone"
+    );
+    let response = c
+        .post(format!("{base}/_mock/fault"))
+        .json(&json!({"status": 1000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let cleared = post_json(&c, format!("{base}/_mock/fault"), json!({"status": null})).await;
+    assert_eq!(cleared["status"], Value::Null);
+    let response = c
+        .post(format!("{base}/v1/completions"))
+        .json(&json!({"prompt": "x", "max_tokens": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn break_stream_after_cuts_the_stream_midway() {
+    let fleet = fleet(1, MockConfig::default()).await;
+    let c = client();
+    let base = fleet.urls()[0].clone();
+    fleet.workers()[0].patch_fault(&FaultPatch {
+        break_stream_after: Some(Some(2)),
+        ..FaultPatch::default()
+    });
+    let response = c
+        .post(format!("{base}/v1/completions"))
+        .json(&json!({"prompt": "once upon", "max_tokens": 10, "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = response.bytes_stream();
+    let mut text = String::new();
+    let mut error = None;
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        match chunk {
+            Ok(bytes) => text.push_str(&String::from_utf8_lossy(&bytes)),
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    assert!(error.is_some(), "the body ends in an error: {text}");
+    assert_eq!(text.matches("data: ").count(), 2, "{text}");
+    assert!(!text.contains("[DONE]"), "{text}");
     fleet.shutdown().await;
 }
 
@@ -954,15 +1040,23 @@ fn fault_serde_is_lowercase_and_patches_merge() {
         latency_ms: 5,
         flush: FlushFault::Ok,
         drop_connections: true,
+        status: Some(503),
+        break_stream_after: None,
     };
     assert_eq!(
         serde_json::to_value(fault).unwrap(),
-        json!({"health": "fail", "latency_ms": 5, "flush": "ok", "drop_connections": true})
+        json!({"health": "fail", "latency_ms": 5, "flush": "ok", "drop_connections": true,
+               "status": 503, "break_stream_after": null})
     );
     let mut merged = fault;
     merged.apply(&serde_json::from_value(json!({"health": "ok"})).unwrap());
     assert_eq!(merged.health, HealthFault::Ok);
     assert_eq!(merged.latency_ms, 5);
+    assert_eq!(merged.status, Some(503), "absent fields stay");
+    merged
+        .apply(&serde_json::from_value(json!({"status": null, "break_stream_after": 2})).unwrap());
+    assert_eq!(merged.status, None, "null clears");
+    assert_eq!(merged.break_stream_after, Some(2));
     assert!(serde_json::from_value::<FaultPatch>(json!({"bogus": 1})).is_err());
     assert_eq!(
         base_url("0.0.0.0".parse().unwrap(), 80),
