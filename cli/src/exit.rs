@@ -14,7 +14,7 @@ pub enum Exit {
     Failure,
     /// 2: usage error (bad flags, or a refused destructive command).
     Usage,
-    /// 3: the gateway answered 404.
+    /// 3: the gateway answered 404, or a worker id prefix matched nothing.
     NotFound,
     /// 4: the gateway answered 401 or 403.
     Auth,
@@ -60,11 +60,12 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
   1  error (including a failed job, and `ready` when the gateway is not ready)
-  2  usage error (bad flags; a destructive command refused without --yes)
-  3  not found (the gateway answered 404)
+  2  usage error (bad flags; a destructive command refused without --yes; an ambiguous
+     worker id prefix)
+  3  not found (the gateway answered 404, or no worker id matches)
   4  authentication or permission denied (401/403)
   5  partial failure (`cache flush` answered 206)
-  6  timed out while waiting (--wait)
+  6  timed out while waiting (--wait, bounded by --timeout or --wait-timeout)
 
 Environment:
   SMG_URL, SMG_ADMIN_TOKEN, SMG_API_KEY, SMG_CONTEXT, SMGCTL_CONFIG, NO_COLOR
@@ -81,6 +82,19 @@ impl fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// Something named on the command line does not exist (exit 3), found without a 404 from
+/// the gateway (e.g. a worker id prefix that matches no worker).
+#[derive(Debug)]
+pub struct NotFoundError(pub String);
+
+impl fmt::Display for NotFoundError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotFoundError {}
 
 /// Stdout was closed by the reader (e.g. `smgctl … | head`): exit 0 quietly.
 #[derive(Debug)]
@@ -119,6 +133,7 @@ pub struct Report {
 /// Turn an error into what the user sees.
 pub fn report(err: &color_eyre::Report, gateway_url: Option<&str>, scope: HintScope) -> Report {
     let mut context = Vec::new();
+    let mut hints = Vec::new();
     let mut sdk = None;
     let mut exit = Exit::Failure;
     for cause in err.chain() {
@@ -131,9 +146,16 @@ pub fn report(err: &color_eyre::Report, gateway_url: Option<&str>, scope: HintSc
             context.push(u.to_string());
             break;
         }
+        if let Some(n) = cause.downcast_ref::<NotFoundError>() {
+            exit = Exit::NotFound;
+            context.push(n.to_string());
+            if scope == HintScope::Worker {
+                hints.push("try: smgctl workers list".to_string());
+            }
+            break;
+        }
         context.push(cause.to_string());
     }
-    let mut hints = Vec::new();
     if let Some(e) = sdk {
         exit = Exit::for_sdk_error(e);
         context.push(describe_sdk_error(e));

@@ -118,59 +118,74 @@ pub async fn model_info(ctx: &Ctx) -> Result<Exit> {
 #[derive(Debug, Serialize)]
 struct VersionView<'a> {
     client: &'a str,
-    server: Option<String>,
+    /// The gateway's own version (`X-SMG-Version`), if it reports one.
+    gateway: Option<String>,
+    /// The engine version a worker reports in `/get_server_info`, if any worker does.
+    worker: Option<String>,
 }
 
-/// Never fails hard: an unreachable server is reported on stderr with exit 1.
+/// Client, gateway and worker versions. Exit 0 when the gateway answered, else 1 with the
+/// reason on stderr (the client version is printed either way).
 pub async fn version(global: &GlobalArgs, ctx: Result<Ctx>) -> Result<Exit> {
     let client_version = env!("CARGO_PKG_VERSION");
-    let (out, server) = match ctx {
+    let (out, gateway, worker) = match ctx {
         Ok(ctx) => {
-            let server = match ctx.client.server_info().await {
-                Ok(info) => match info.get("version").and_then(|v| v.as_str()) {
-                    Some(v) => Ok(v.to_string()),
-                    None => Err("unknown (no version in /get_server_info)".to_string()),
-                },
-                Err(e) => {
-                    let unreachable = matches!(
-                        e,
-                        smg_sdk::Error::Connect { .. }
-                            | smg_sdk::Error::Timeout { .. }
-                            | smg_sdk::Error::Http(_)
-                    );
-                    let report = exit::report(&e.into(), Some(&ctx.url), HintScope::Other);
-                    let word = if unreachable {
-                        "unreachable"
-                    } else {
-                        "unknown"
-                    };
-                    Err(format!("{word} ({})", report.message))
-                }
-            };
-            (ctx.out, server)
+            let (gateway, info) =
+                tokio::join!(ctx.client.gateway_version(), ctx.client.server_info());
+            let gateway = gateway.map_err(|e| {
+                let unreachable = matches!(
+                    e,
+                    smg_sdk::Error::Connect { .. }
+                        | smg_sdk::Error::Timeout { .. }
+                        | smg_sdk::Error::Http(_)
+                );
+                let report = exit::report(&e.into(), Some(&ctx.url), HintScope::Other);
+                let word = if unreachable {
+                    "unreachable"
+                } else {
+                    "unknown"
+                };
+                format!("{word} ({})", report.message)
+            });
+            // A worker's version is extra information: no ready worker is not an error.
+            let worker = info.ok().and_then(|info| {
+                info.get("version")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            });
+            (ctx.out, gateway, worker)
         }
         Err(e) => {
             let report = exit::report(&e, None, HintScope::Other);
             (
                 Output::new(global.output, output::color_enabled(global.no_color)),
                 Err(format!("unknown ({})", report.message)),
+                None,
             )
         }
     };
     let view = VersionView {
         client: client_version,
-        server: server.as_ref().ok().cloned(),
+        gateway: gateway.as_ref().ok().cloned().flatten(),
+        worker,
     };
     if !out.structured(&view)? {
         out.line(format_args!("client: smgctl {client_version}"))?;
-        if let Ok(v) = &server {
-            out.line(format_args!("server: {v}"))?;
+        if let Some(v) = &view.gateway {
+            out.line(format_args!("gateway: smg {v}"))?;
+        }
+        if let Some(v) = &view.worker {
+            out.line(format_args!("worker: {v}"))?;
         }
     }
-    match server {
-        Ok(_) => Ok(Exit::Ok),
+    match gateway {
+        Ok(Some(_)) => Ok(Exit::Ok),
+        Ok(None) => {
+            diag("gateway: version not reported (no X-SMG-Version header; an upstream SMG?)");
+            Ok(Exit::Ok)
+        }
         Err(why) => {
-            diag(format_args!("server: {why}"));
+            diag(format_args!("gateway: {why}"));
             Ok(Exit::Failure)
         }
     }

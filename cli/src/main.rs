@@ -96,7 +96,8 @@ pub struct GlobalArgs {
     )]
     pub output: Format,
 
-    /// Deadline of each HTTP request (e.g. 30s, 2m); waits have their own --wait-timeout
+    /// Deadline of each HTTP request (e.g. 30s, 2m); given with --wait, it also bounds the
+    /// whole wait
     #[arg(
         long,
         global = true,
@@ -163,7 +164,7 @@ enum Command {
     Whoami,
     /// The live terminal dashboard (the same as smg-tui), on this connection
     Dash(dash::DashArgs),
-    /// Client version, and the server version when the gateway is reachable
+    /// Client and gateway versions, and a worker's engine version when one reports it
     Version,
     /// Print a shell completion script to stdout
     Completions {
@@ -199,6 +200,8 @@ pub struct Ctx {
     pub stdout_tty: bool,
     /// Whether stderr is a terminal (spinners are only drawn then).
     pub stderr_tty: bool,
+    /// `--timeout` when given on the command line: it then also bounds `--wait`.
+    pub explicit_timeout: Option<Duration>,
 }
 
 impl Ctx {
@@ -284,6 +287,8 @@ impl Ctx {
             stdin_tty: std::io::stdin().is_terminal(),
             stdout_tty: std::io::stdout().is_terminal(),
             stderr_tty: std::io::stderr().is_terminal(),
+            explicit_timeout: (matches.value_source("timeout") == Some(ValueSource::CommandLine))
+                .then_some(global.timeout),
         })
     }
 }

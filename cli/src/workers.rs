@@ -16,11 +16,18 @@ use smg_sdk::{
 use tokio::time::Instant;
 
 use crate::Ctx;
-use crate::exit::{self, Exit, HintScope, UsageError};
+use crate::exit::{self, Exit, HintScope, NotFoundError, UsageError};
 use crate::output::{CLEAR_SCREEN, Format, diag, render_kv, render_table};
 
 /// Interval between polls while waiting for a worker to disappear.
 const REMOVAL_POLL: Duration = Duration::from_millis(250);
+
+/// How long `--wait` waits when neither `--timeout` nor `--wait-timeout` is given.
+const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+
+/// Help shared by the commands that take a worker id.
+const ID_HELP: &str = "Worker id: the full id, or a unique part of it (its start, or its end \
+                       as the tables show it)";
 
 #[derive(Debug, Subcommand)]
 pub enum WorkersCmd {
@@ -29,20 +36,20 @@ pub enum WorkersCmd {
     List(ListArgs),
     /// Show one worker (GET /workers/ID)
     Get {
-        /// Worker id
+        #[arg(help = ID_HELP)]
         id: String,
     },
     /// Register a worker (POST /workers) from flags or a spec file
     ///
     /// The gateway answers 202 and registers the worker in the background; --wait follows the
-    /// job until the worker is ready (bounded by --wait-timeout; the global --timeout bounds
-    /// each HTTP request).
+    /// job until the worker is ready. The wait is bounded by --timeout when given (which also
+    /// bounds each HTTP request), else by --wait-timeout (default 5m); running out exits 6.
     Add(Box<AddArgs>),
     /// Partially update a worker (PATCH /workers/ID); labels are merged
     Update(Box<UpdateArgs>),
     /// Replace a worker's whole spec (PUT /workers/ID); the URL must stay the same
     Replace {
-        /// Worker id
+        #[arg(help = ID_HELP)]
         id: String,
         /// Spec file (JSON or YAML; `-` reads stdin)
         #[arg(
@@ -55,7 +62,9 @@ pub enum WorkersCmd {
     },
     /// Remove workers (DELETE /workers/ID): each drains, then disappears
     ///
-    /// Asks for confirmation on a terminal; without a terminal, --yes is required.
+    /// Asks for confirmation on a terminal; without a terminal, --yes is required. Every id is
+    /// resolved before anything is deleted. --wait waits for each worker to be gone, bounded
+    /// by --timeout when given, else by --wait-timeout (default 5m); running out exits 6.
     #[command(visible_alias = "rm")]
     Delete(DeleteArgs),
 }
@@ -167,17 +176,18 @@ pub struct AddArgs {
     /// File holding the bearer token the gateway sends to the worker
     #[arg(long, value_name = "FILE")]
     api_key_file: Option<PathBuf>,
-    /// Wait until the worker is ready, then print it
+    /// Wait until the worker is ready, then print it (bounded by --timeout if given)
     #[arg(long)]
     wait: bool,
-    /// How long --wait waits
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m", value_name = "DURATION", requires = "wait")]
-    wait_timeout: Duration,
+    /// How long --wait waits; takes precedence over --timeout for the wait [default: --timeout
+    /// if given, else 5m]
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", requires = "wait")]
+    wait_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
-    /// Worker id
+    #[arg(help = ID_HELP)]
     id: String,
     /// New routing priority
     #[arg(long, value_name = "N")]
@@ -213,15 +223,16 @@ pub struct UpdateArgs {
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// Worker ids
+    /// Worker ids (full ids, or unique parts of them as for `workers get`)
     #[arg(required = true, value_name = "ID")]
     ids: Vec<String>,
-    /// Wait until each worker is gone
+    /// Wait until each worker is gone (bounded by --timeout if given)
     #[arg(long)]
     wait: bool,
-    /// How long --wait waits for each worker
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m", value_name = "DURATION", requires = "wait")]
-    wait_timeout: Duration,
+    /// How long --wait waits for each worker; takes precedence over --timeout for the wait
+    /// [default: --timeout if given, else 5m]
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", requires = "wait")]
+    wait_timeout: Option<Duration>,
     /// Do not ask for confirmation
     #[arg(short = 'y', long)]
     yes: bool,
@@ -239,6 +250,7 @@ pub async fn run(ctx: &Ctx, cmd: WorkersCmd) -> Result<Exit> {
         WorkersCmd::List(args) if args.watch => watch(ctx, args).await,
         WorkersCmd::List(args) => list(ctx, args).await,
         WorkersCmd::Get { id } => {
+            let id = resolve_id(ctx, &id).await?;
             let info = ctx.client.workers().get(&id).await?;
             print_worker(ctx, &info)?;
             Ok(Exit::Ok)
@@ -247,12 +259,75 @@ pub async fn run(ctx: &Ctx, cmd: WorkersCmd) -> Result<Exit> {
         WorkersCmd::Update(args) => update(ctx, *args).await,
         WorkersCmd::Replace { id, file } => {
             let spec = read_spec(&file)?;
+            let id = resolve_id(ctx, &id).await?;
             let accepted = ctx.client.workers().replace(&id, &spec).await?;
             print_accepted(ctx, &accepted, "replacement accepted")?;
             Ok(Exit::Ok)
         }
         WorkersCmd::Delete(args) => delete(ctx, args).await,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ids and waits
+
+/// A full worker id is used as given (the gateway judges it); anything shorter is matched
+/// against the listed workers' ids, at their start or at their end (the tables show the
+/// last 8 characters), and must match exactly one: none exits 3, several exit 2.
+async fn resolve_id(ctx: &Ctx, raw: &str) -> Result<String> {
+    let ids = resolve_ids(ctx, std::slice::from_ref(&raw.to_string())).await?;
+    Ok(ids.into_iter().next().unwrap_or_else(|| raw.to_string()))
+}
+
+/// [`resolve_id`] for several ids, listing the workers at most once.
+async fn resolve_ids(ctx: &Ctx, raw: &[String]) -> Result<Vec<String>> {
+    let mut listed: Option<Vec<String>> = None;
+    let mut resolved = Vec::with_capacity(raw.len());
+    for fragment in raw {
+        // 36 = a hyphenated UUID; an empty id is left to the SDK's own check.
+        if fragment.len() >= 36 || fragment.trim().is_empty() {
+            resolved.push(fragment.clone());
+            continue;
+        }
+        if listed.is_none() {
+            let list = ctx.client.workers().list().await?;
+            listed = Some(list.workers.into_iter().map(|w| w.id).collect());
+        }
+        let needle = fragment.to_ascii_lowercase();
+        let matching: Vec<&String> = listed
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter(|id| id.starts_with(&needle) || id.ends_with(&needle))
+            .collect();
+        match matching.as_slice() {
+            [one] => resolved.push((*one).clone()),
+            [] => {
+                return Err(NotFoundError(format!(
+                    "no worker id starts or ends with '{fragment}' (a worker still being \
+                     registered is only found by its full id)"
+                ))
+                .into());
+            }
+            many => {
+                let ids: Vec<&str> = many.iter().map(|id| id.as_str()).collect();
+                return Err(UsageError(format!(
+                    "'{fragment}' matches {} workers ({}); give more of the id",
+                    many.len(),
+                    ids.join(", ")
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+/// How long `--wait` waits: `--wait-timeout`, else an explicit `--timeout`, else 5 minutes.
+fn wait_bound(ctx: &Ctx, wait_timeout: Option<Duration>) -> Duration {
+    wait_timeout
+        .or(ctx.explicit_timeout)
+        .unwrap_or(DEFAULT_WAIT)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -716,7 +791,7 @@ async fn add(ctx: &Ctx, args: AddArgs) -> Result<Exit> {
         format!("waiting for worker {} to become ready", created.worker_id),
     );
     let result = workers
-        .wait_for_worker(&created.worker_id, args.wait_timeout)
+        .wait_for_worker(&created.worker_id, wait_bound(ctx, args.wait_timeout))
         .await;
     if let Some(pb) = spinner {
         pb.finish_and_clear();
@@ -754,7 +829,8 @@ async fn update(ctx: &Ctx, args: UpdateArgs) -> Result<Exit> {
         )
         .into());
     }
-    let accepted = ctx.client.workers().update(&args.id, &update).await?;
+    let id = resolve_id(ctx, &args.id).await?;
+    let accepted = ctx.client.workers().update(&id, &update).await?;
     print_accepted(ctx, &accepted, "update accepted")?;
     Ok(Exit::Ok)
 }
@@ -786,16 +862,18 @@ fn spinner(ctx: &Ctx, message: String) -> Option<indicatif::ProgressBar> {
 // ---------------------------------------------------------------------------------------------
 // delete
 
-async fn delete(ctx: &Ctx, args: DeleteArgs) -> Result<Exit> {
+async fn delete(ctx: &Ctx, mut args: DeleteArgs) -> Result<Exit> {
+    if !args.yes && !ctx.stdin_tty {
+        return Err(UsageError(format!(
+            "refusing to delete {} without --yes: stdin is not a terminal, so there is no \
+             one to confirm",
+            plural(args.ids.len(), "worker")
+        ))
+        .into());
+    }
+    // Resolve every id first, so a typo deletes nothing and the prompt shows full ids.
+    args.ids = resolve_ids(ctx, &args.ids).await?;
     if !args.yes {
-        if !ctx.stdin_tty {
-            return Err(UsageError(format!(
-                "refusing to delete {} without --yes: stdin is not a terminal, so there is no \
-                 one to confirm",
-                plural(args.ids.len(), "worker")
-            ))
-            .into());
-        }
         if !confirm(&format!(
             "Delete {} ({})?",
             plural(args.ids.len(), "worker"),
@@ -843,7 +921,7 @@ async fn delete_one(ctx: &Ctx, id: &str, args: &DeleteArgs) -> Result<()> {
     let accepted = ctx.client.workers().delete(id).await?;
     if args.wait {
         let spinner = spinner(ctx, format!("waiting for worker {id} to be removed"));
-        let result = wait_for_removal(ctx, id, args.wait_timeout).await;
+        let result = wait_for_removal(ctx, id, wait_bound(ctx, args.wait_timeout)).await;
         if let Some(pb) = spinner {
             pb.finish_and_clear();
         }

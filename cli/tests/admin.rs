@@ -159,7 +159,7 @@ async fn unreachable_gateway_exits_1_with_hint() {
         format!("client: smgctl {}\n", env!("CARGO_PKG_VERSION"))
     );
     assert!(
-        stderr(&out).starts_with("server: unreachable ("),
+        stderr(&out).starts_with("gateway: unreachable ("),
         "{}",
         stderr(&out)
     );
@@ -168,6 +168,7 @@ async fn unreachable_gateway_exits_1_with_hint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_reads_the_server_info() {
     let gw = Gateway::start().await;
+    let ours = env!("CARGO_PKG_VERSION");
     Mock::given(method("GET"))
         .and(path("/get_server_info"))
         .respond_with(
@@ -176,19 +177,45 @@ async fn version_reads_the_server_info() {
         )
         .mount(&gw.server)
         .await;
+    // An upstream SMG: live, but no version header. The worker's version still shows.
+    let liveness = Mock::given(method("GET"))
+        .and(path("/liveness"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("OK"))
+        .mount_as_scoped(&gw.server)
+        .await;
     let out = gw.run(&["version"]).await;
     assert_code(&out, 0);
     assert_eq!(
         stdout(&out),
-        format!(
-            "client: smgctl {}\nserver: 0.4.10\n",
-            env!("CARGO_PKG_VERSION")
-        )
+        format!("client: smgctl {ours}\nworker: 0.4.10\n")
     );
+    assert!(
+        stderr(&out).starts_with("gateway: version not reported"),
+        "{}",
+        stderr(&out)
+    );
+    drop(liveness);
+
+    Mock::given(method("GET"))
+        .and(path("/liveness"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("x-smg-version", "9.8.7")
+                .set_body_string("OK"),
+        )
+        .mount(&gw.server)
+        .await;
+    let out = gw.run(&["version"]).await;
+    assert_code(&out, 0);
+    assert_eq!(
+        stdout(&out),
+        format!("client: smgctl {ours}\ngateway: smg 9.8.7\nworker: 0.4.10\n")
+    );
+    assert_eq!(stderr(&out), "");
     let out = gw.run(&["version", "-o", "json"]).await;
     assert_eq!(
         serde_json::from_slice::<Value>(&out.stdout).unwrap(),
-        json!({"client": env!("CARGO_PKG_VERSION"), "server": "0.4.10"})
+        json!({"client": ours, "gateway": "9.8.7", "worker": "0.4.10"})
     );
     // server-info is free-form: pretty JSON even in the default format.
     let out = gw.run(&["server-info"]).await;

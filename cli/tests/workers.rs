@@ -156,6 +156,59 @@ async fn not_found_exits_3_with_hint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_ids_resolve_against_the_list() {
+    let gw = Gateway::start().await;
+    mount_list(&gw, three_workers()).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/workers/{W1}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(worker_llama()))
+        .mount(&gw.server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("/workers/{W2}")))
+        .respond_with(ResponseTemplate::new(202).set_body_json(accepted(W2, "removal")))
+        .mount(&gw.server)
+        .await;
+    // The table's 8-character id is the end of the id; a unique start works too.
+    let tail = &W1[W1.len() - 8..];
+    for fragment in [tail, &W1[..8], &W1[..8].to_uppercase()] {
+        let out = gw.run(&["workers", "get", fragment, "-o", "name"]).await;
+        assert_code(&out, 0);
+        assert_eq!(stdout(&out), format!("{W1}\n"), "{fragment}");
+    }
+    let out = gw
+        .run(&["workers", "delete", &W2[W2.len() - 8..], "--yes"])
+        .await;
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), format!("worker {W2} removal accepted\n"));
+
+    let out = gw.run(&["workers", "get", "abcdef"]).await;
+    assert_code(&out, 3);
+    assert_eq!(
+        stderr(&out),
+        "error: no worker id starts or ends with 'abcdef' (a worker still being registered is \
+         only found by its full id)\nhint: try: smgctl workers list\n"
+    );
+    let out = gw.run(&["workers", "get", "01990d"]).await;
+    assert_code(&out, 2);
+    assert_eq!(
+        stderr(&out),
+        format!("error: '01990d' matches 3 workers ({W1}, {W2}, {W3}); give more of the id\n")
+    );
+    // A typo among several ids deletes none of them.
+    let out = gw
+        .run(&["workers", "delete", &W2[W2.len() - 8..], "abcdef", "--yes"])
+        .await;
+    assert_code(&out, 3);
+    assert_eq!(gw.count("DELETE", &format!("/workers/{W2}")).await, 1);
+    // A full id is sent as given, without listing.
+    let lists = gw.count("GET", "/workers").await;
+    let out = gw.run(&["workers", "get", W1]).await;
+    assert_code(&out, 0);
+    assert_eq!(gw.count("GET", "/workers").await, lists);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthorized_exits_4_with_hint() {
     let gw = Gateway::start().await;
     Mock::given(method("GET"))
@@ -482,6 +535,21 @@ async fn add_wait_times_out_with_exit_6() {
         err.contains(&format!("waiting for worker {W3} (last status: pending)")),
         "{err}"
     );
+
+    // An explicit --timeout bounds the whole wait too (not only each request).
+    let started = std::time::Instant::now();
+    let out = gw
+        .run(&[
+            "workers",
+            "add",
+            "http://10.0.0.9:8000",
+            "--wait",
+            "--timeout",
+            "700ms",
+        ])
+        .await;
+    assert_code(&out, 6);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

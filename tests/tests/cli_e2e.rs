@@ -205,8 +205,62 @@ async fn exit_codes() {
         stderr(&missing)
     );
 
-    let bad_id = smgctl(&gw.url, &["workers", "get", "not-a-uuid"], None).await;
-    assert_eq!(bad_id.status.code(), Some(1));
+    // A full-length id that is no UUID is the gateway's to judge: 400, exit 1.
+    let bad_id = smgctl(
+        &gw.url,
+        &["workers", "get", "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"],
+        None,
+    )
+    .await;
+    assert_eq!(bad_id.status.code(), Some(1), "{}", stderr(&bad_id));
+
+    // Shorter ids are resolved against the list: the 8-character id of the tables (the end
+    // of the id) and a unique start work; no match exits 3, several exit 2.
+    let list = gw.client().workers().list().await.unwrap();
+    let full = list.workers[1].id.clone();
+    let short = list.workers[1].short_id().to_string();
+    let by_short = smgctl(&gw.url, &["workers", "get", &short, "-o", "name"], None).await;
+    assert_eq!(by_short.status.code(), Some(0), "{}", stderr(&by_short));
+    assert_eq!(stdout(&by_short), format!("{full}\n"));
+    let unknown = smgctl(&gw.url, &["workers", "get", "zz"], None).await;
+    assert_eq!(unknown.status.code(), Some(3), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("no worker id starts or ends with 'zz'"),
+        "{}",
+        stderr(&unknown)
+    );
+    // Both ids start with the same millisecond timestamp digits.
+    let shared = &full[..4];
+    assert!(list.workers[0].id.starts_with(shared));
+    let ambiguous = smgctl(
+        &gw.url,
+        &["workers", "update", shared, "--priority", "1"],
+        None,
+    )
+    .await;
+    assert_eq!(ambiguous.status.code(), Some(2), "{}", stderr(&ambiguous));
+    assert!(
+        stderr(&ambiguous).contains("matches 2 workers"),
+        "{}",
+        stderr(&ambiguous)
+    );
+    let updated = smgctl(
+        &gw.url,
+        &["workers", "update", &short, "--priority", "42"],
+        None,
+    )
+    .await;
+    assert_eq!(updated.status.code(), Some(0), "{}", stderr(&updated));
+    assert_eq!(
+        gw.client()
+            .workers()
+            .get(&full)
+            .await
+            .unwrap()
+            .spec
+            .priority,
+        42
+    );
 
     fleet.workers()[1].set_fault(Fault {
         flush: FlushFault::Fail,
@@ -278,8 +332,32 @@ async fn wait_on_a_worker_that_never_becomes_healthy() {
         stderr(&failed)
     );
 
-    // A registration still retrying when the wait runs out: exit 6.
+    // A registration still retrying when the wait runs out: exit 6, with the wait bounded
+    // by --timeout (or its older spelling --wait-timeout).
     let patient = GatewayProcess::start(&["--worker-startup-timeout-secs", "120"]).await;
+    let started = std::time::Instant::now();
+    let timed_out = smgctl(
+        &patient.url,
+        &[
+            "workers",
+            "add",
+            &sick.urls()[0],
+            "--wait",
+            "--timeout",
+            "2s",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(timed_out.status.code(), Some(6), "{}", stderr(&timed_out));
+    // Containment only: far below the default 5-minute wait.
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let id = stdout(&timed_out)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    patient.client().workers().delete(&id).await.unwrap();
     let timed_out = smgctl(
         &patient.url,
         &[
@@ -294,6 +372,72 @@ async fn wait_on_a_worker_that_never_becomes_healthy() {
     )
     .await;
     assert_eq!(timed_out.status.code(), Some(6), "{}", stderr(&timed_out));
+
+    // `workers delete --wait --timeout`: a worker that drains for a minute outlasts it.
+    let healthy = MockFleet::start(0, 1, MockConfig::default()).await.unwrap();
+    let added = smgctl(
+        &patient.url,
+        &["workers", "add", &healthy.urls()[0], "--wait", "-o", "name"],
+        None,
+    )
+    .await;
+    assert!(added.status.success(), "{}", stderr(&added));
+    let id = stdout(&added).trim().to_string();
+    let slow_drain = smgctl(
+        &patient.url,
+        &["workers", "update", &id, "--drain-settle-secs", "60"],
+        None,
+    )
+    .await;
+    assert!(slow_drain.status.success(), "{}", stderr(&slow_drain));
+    let started = std::time::Instant::now();
+    let deleting = smgctl(
+        &patient.url,
+        &[
+            "workers",
+            "delete",
+            &id,
+            "--yes",
+            "--wait",
+            "--timeout",
+            "2s",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(deleting.status.code(), Some(6), "{}", stderr(&deleting));
+    assert!(started.elapsed() < Duration::from_secs(45));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn version_names_client_gateway_and_worker() {
+    let fleet = MockFleet::start(0, 1, MockConfig::default()).await.unwrap();
+    let gw = GatewayProcess::start(&[]).await;
+    let out = smgctl(&gw.url, &["version", "-o", "json"], None).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let ours = env!("CARGO_PKG_VERSION");
+    // No worker yet: the worker's version is simply unknown.
+    assert_eq!(v, json!({"client": ours, "gateway": ours, "worker": null}));
+
+    gw.client()
+        .workers()
+        .create_and_wait(&smg_sdk::WorkerSpec::new(&fleet.urls()[0]), WAIT)
+        .await
+        .unwrap();
+    let out = smgctl(&gw.url, &["version"], None).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(&format!(
+            "client: smgctl {ours}\ngateway: smg {ours}\nworker: "
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().nth(2),
+        Some(format!("worker: {}", smg_tests::mock::SGLANG_VERSION).as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,6 +7,23 @@ use crate::error::{ApiError, Error, Result};
 use crate::types::{ModelList, ReadinessResponse};
 
 impl Client {
+    /// The response header in which this project's gateway reports its own version (an
+    /// addition to upstream SMG's wire format).
+    pub const VERSION_HEADER: &'static str = "x-smg-version";
+
+    /// The gateway's own version, read from the [`VERSION_HEADER`](Self::VERSION_HEADER) of
+    /// `GET /liveness`; `Ok(None)` when the gateway does not report one (e.g. an upstream
+    /// SMG). This is not a worker's engine version: that is in [`server_info`](Self::server_info).
+    pub async fn gateway_version(&self) -> Result<Option<String>> {
+        let req = ApiRequest::new(Method::GET, "/liveness", RouteKind::Public);
+        let resp = self.execute(req).await?;
+        Ok(resp
+            .headers()
+            .get(Self::VERSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string))
+    }
+
     /// `GET /liveness`: `OK` while the gateway process is up.
     pub async fn liveness(&self) -> Result<String> {
         self.public_text("/liveness").await
