@@ -95,7 +95,8 @@ pub struct GatewayConfig {
     /// Run WASM middleware modules on the serving routes and enable `/wasm` (otherwise 503).
     #[arg(long)]
     pub enable_wasm: bool,
-    /// Largest WASM module accepted by `POST /wasm` (upload or file), in bytes.
+    /// Largest WASM module `POST /wasm` accepts, uploaded or read from a file on this host, in
+    /// bytes.
     #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
     pub max_wasm_upload_bytes: usize,
 

@@ -591,12 +591,26 @@ async fn failing_sources_keep_their_reason() {
         id
     );
 
-    // Failed registrations are not kept across a restart; the good one is.
+    // After a restart the good one is reloaded, and the failures still say why (decision
+    // D3; until the retention period ends), without being retried.
+    let failures = |list: smg_sdk::TokenizerList| -> Vec<(String, Option<String>)> {
+        list.tokenizers
+            .into_iter()
+            .filter(|t| t.status == Some(JobState::Failed))
+            .map(|t| (t.id, t.message))
+            .collect()
+    };
+    let before = failures(gw.client().tokenizers().list().await.unwrap());
+    assert_eq!(before.len(), 4);
     let mut gw = gw;
     gw.restart().await;
+    assert_eq!(settled(&gw, &id).await.status, JobState::Completed);
     let list = gw.client().tokenizers().list().await.unwrap();
-    assert_eq!(list.tokenizers.len(), 1, "{list:?}");
-    assert_eq!(list.tokenizers[0].id, id);
+    assert_eq!(list.tokenizers.len(), 5, "{list:?}");
+    assert_eq!(failures(list), before);
+    let status = gw.client().tokenizers().status("missing").await.unwrap();
+    assert_eq!(status.status, JobState::Failed);
+    assert!(status.message.contains("no such file"), "{status:?}");
 }
 
 #[tokio::test]
@@ -613,7 +627,8 @@ async fn unreachable_hub_fails_fast() {
     let started = Instant::now();
     let id = add(&gw, "hub", "some-org/some-model").await;
     let status = settled(&gw, &id).await;
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // Bounded: a hang would run into the 20 s wait of `settled`.
+    assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(status.status, JobState::Failed);
     assert!(
         status
@@ -644,7 +659,7 @@ async fn unreachable_hub_fails_fast() {
         "{processing:?}"
     );
     let status = settled(&gw, &id).await;
-    assert!(started.elapsed() < Duration::from_secs(6));
+    assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(status.status, JobState::Failed);
     assert!(
         status
@@ -654,6 +669,170 @@ async fn unreachable_hub_fails_fast() {
         status.message
     );
     hold.abort();
+}
+
+/// A stand-in for the Hugging Face Hub serving `org/model` (a `tokenizer.json`) only to
+/// requests bearing `token`; it records every `authorization` header it gets.
+async fn token_hub(
+    tokenizer_json: Vec<u8>,
+    token: &'static str,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode as Status};
+    use axum::response::{IntoResponse, Response};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone)]
+    struct Hub {
+        file: Arc<Vec<u8>>,
+        token: &'static str,
+        seen: Arc<Mutex<Vec<String>>>,
+    }
+    impl Hub {
+        fn authorized(&self, headers: &HeaderMap) -> bool {
+            let auth = headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            let ok = auth == format!("Bearer {}", self.token);
+            self.seen.lock().unwrap().push(auth);
+            ok
+        }
+    }
+    async fn info(State(hub): State<Hub>, headers: HeaderMap) -> Response {
+        if !hub.authorized(&headers) {
+            return Status::UNAUTHORIZED.into_response();
+        }
+        axum::Json(json!({"sha": "c0ffee", "siblings": [{"rfilename": "tokenizer.json"}]}))
+            .into_response()
+    }
+    async fn file(State(hub): State<Hub>, headers: HeaderMap) -> Response {
+        if !hub.authorized(&headers) {
+            return Status::UNAUTHORIZED.into_response();
+        }
+        let len = hub.file.len();
+        let (start, stop) = headers
+            .get("range")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("bytes="))
+            .and_then(|v| v.split_once('-'))
+            .map(|(a, b)| (a.parse::<usize>().unwrap(), b.parse::<usize>().unwrap()))
+            .unwrap_or((0, len - 1));
+        let stop = stop.min(len - 1);
+        (
+            Status::PARTIAL_CONTENT,
+            [
+                ("etag", "\"etag-tokenizer\"".to_string()),
+                ("x-repo-commit", "c0ffee".to_string()),
+                ("content-range", format!("bytes {start}-{stop}/{len}")),
+            ],
+            hub.file[start..=stop].to_vec(),
+        )
+            .into_response()
+    }
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let hub = Hub {
+        file: Arc::new(tokenizer_json),
+        token,
+        seen: seen.clone(),
+    };
+    let app = axum::Router::new()
+        .route(
+            "/api/models/org/model/revision/main",
+            axum::routing::get(info),
+        )
+        .route(
+            "/org/model/resolve/main/tokenizer.json",
+            axum::routing::get(file),
+        )
+        .with_state(hub);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// An `smg` process killed when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn hub_fetches_send_hf_token() {
+    const TOKEN: &str = "hf_test_token_123";
+    let root = tempfile::tempdir().unwrap();
+    let json = std::fs::read(train_tokenizer(&root.path().join("src"))).unwrap();
+    let (hub, seen) = token_hub(json, TOKEN).await;
+
+    // The harness passes no environment: start this gateway by hand, with HF_TOKEN set.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(root.path().join("smg.log")).unwrap();
+    let _gw = Killed(
+        std::process::Command::new(smg_tests::harness::bin_path("smg"))
+            .arg("launch")
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--store")
+            .arg(root.path().join("smg.db"))
+            .args(smg_tests::harness::FAST)
+            .args(["--hf-endpoint", &hub, "--hf-hub-timeout-secs", "20"])
+            .arg("--hf-cache-dir")
+            .arg(root.path().join("hf"))
+            .env("HF_TOKEN", TOKEN)
+            .env_remove("HUGGING_FACE_HUB_TOKEN")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    eventually(WAIT, "the gateway to listen", || {
+        let url = url.clone();
+        async move {
+            let up = http().get(format!("{url}/liveness")).send().await;
+            up.is_ok_and(|r| r.status().is_success()).then_some(())
+        }
+    })
+    .await;
+
+    let response = http()
+        .post(format!("{url}/v1/tokenizers"))
+        .json(&json!({"name": "hub", "source": "org/model"}))
+        .send()
+        .await
+        .unwrap();
+    let added = json_of(response, StatusCode::ACCEPTED).await;
+    let id = added["id"].as_str().unwrap().to_string();
+    let status = eventually(WAIT, "the hub tokenizer to load", || {
+        let url = format!("{url}/v1/tokenizers/{id}/status");
+        async move {
+            let status: Value = http().get(url).send().await.ok()?.json().await.ok()?;
+            (status["status"] == "completed" || status["status"] == "failed").then_some(status)
+        }
+    })
+    .await;
+    assert_eq!(
+        status["status"],
+        "completed",
+        "{status}\n{}",
+        std::fs::read_to_string(root.path().join("smg.log")).unwrap()
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() >= 2, "{seen:?}");
+    assert!(
+        seen.iter().all(|auth| *auth == format!("Bearer {TOKEN}")),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -734,10 +913,13 @@ async fn large_inputs_are_encoded_off_the_runtime() {
                 .unwrap()
         })
     };
+    // A smoke check only: the gateway's runtime has several threads, so this cannot tell
+    // whether the encode ran on one of them (the service's unit test on a current-thread
+    // runtime does).
     for _ in 0..5 {
         let started = Instant::now();
         assert_eq!(get(&gw, "/liveness").await.status(), StatusCode::OK);
-        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
     let answer = big.await.unwrap();
     assert_eq!(answer.counts(), vec![expected]);

@@ -29,8 +29,9 @@ use crate::workers::url::base_url;
 use crate::workers::{Registry, Worker};
 use policy::Policy;
 
-/// Set as a response extension when a proxied request failed at the worker (unreachable,
-/// timed out, or answered 5xx), so middleware such as WASM `OnError` modules can react.
+/// Set as a response extension when a proxied request failed: no worker could take it, or
+/// the worker was unreachable, timed out or answered 5xx. WASM `OnError` modules run on
+/// exactly these responses, never on the gateway's own errors.
 #[derive(Debug, Clone)]
 pub struct UpstreamFailure {
     /// The worker that failed, when one was chosen.
@@ -410,7 +411,14 @@ impl Proxy {
                     .requests
                     .with_label_values(&[route, "", "", "503"])
                     .inc();
-                return ApiError::unavailable("NO_AVAILABLE_WORKERS", message).into_response();
+                let mut response =
+                    ApiError::unavailable("NO_AVAILABLE_WORKERS", message.clone()).into_response();
+                // No worker to send it to is a failed proxied request too (WASM `OnError`).
+                response.extensions_mut().insert(UpstreamFailure {
+                    worker: None,
+                    message,
+                });
+                return response;
             };
             if let Some((failure, backoff)) = &last_failure {
                 tokio::time::sleep(*backoff).await;

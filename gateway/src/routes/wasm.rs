@@ -87,7 +87,7 @@ pub async fn add(State(state): State<AppState>, request: Request) -> Result<Resp
     let ApiJson(body) = ApiJson::<WasmModuleAddRequest>::from_request(request, &state).await?;
     let mut results = Vec::with_capacity(body.modules.len());
     for descriptor in body.modules {
-        results.push(wasm.add_from_path(descriptor).await);
+        results.push(wasm.add_from_path(descriptor, limit).await);
     }
     Ok(answer(results))
 }

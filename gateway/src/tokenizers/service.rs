@@ -1,9 +1,13 @@
 //! Tokenizer registrations and what runs on them: `POST /v1/tokenizers` stores the
 //! registration (decision D6) and queues a load job; jobs run with bounded concurrency and
 //! report `pending` → `processing` → `completed` | `failed`; a failure keeps its reason for
-//! the retention period (decision D3), and a stored registration whose reload failed stays
-//! listed until it is deleted or registered again. Free of HTTP; routes map
-//! [`TokenizerError`].
+//! the retention period, also across a restart (decision D3), and a stored registration whose
+//! reload failed stays listed until it is deleted or registered again. Free of HTTP; routes
+//! map [`TokenizerError`].
+//!
+//! A new registration whose load failed is not retried on the next start, even when the Hub
+//! was unreachable: `failed` is final for a job, the name is free to register again at once,
+//! and a restart should not silently bring back a tokenizer the operator saw fail.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -84,6 +88,17 @@ pub struct StoredTokenizer {
     pub chat_template_path: Option<String>,
     /// Unix milliseconds of the registration.
     pub created_at_ms: i64,
+    /// Why the load of this new registration failed: kept so `…/status` still says why after
+    /// a restart, until the retention period is over and the sweeper removes the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<StoredFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFailure {
+    pub message: String,
+    /// Unix milliseconds of the failure.
+    pub at_ms: i64,
 }
 
 enum State {
@@ -187,8 +202,8 @@ impl Registry {
             .collect()
     }
 
-    /// Forget failed runtime registrations older than `retention`.
-    fn sweep(&mut self, retention: Duration) {
+    /// Forget failed runtime registrations older than `retention`; returns their ids.
+    fn sweep(&mut self, retention: Duration) -> Vec<String> {
         let expired: Vec<String> = self
             .entries
             .values()
@@ -198,9 +213,10 @@ impl Registry {
             })
             .map(|e| e.id.clone())
             .collect();
-        for id in expired {
-            self.remove(&id);
+        for id in &expired {
+            self.remove(id);
         }
+        expired
     }
 }
 
@@ -248,15 +264,42 @@ impl TokenizerService {
         self.registry.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reload every stored registration in the background; returns how many.
+    /// Reload every stored registration in the background; returns how many. A stored
+    /// failure comes back as it was (not retried) for what is left of its retention period.
     pub async fn restore(self: &Arc<Self>) -> Result<usize, StoreError> {
         let records = self.store.list().await?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
         let mut count = 0;
-        for (id, record) in records {
+        for (id, mut record) in records {
+            let failed = record.failed.take().map(|f| {
+                let age = Duration::from_millis(u64::try_from(now_ms - f.at_ms).unwrap_or(0));
+                (f.message, age)
+            });
+            if failed
+                .as_ref()
+                .is_some_and(|(_, age)| *age >= self.retention)
+            {
+                self.store.delete(&id).await?;
+                continue;
+            }
             {
                 let mut registry = self.write();
                 if registry.entries.contains_key(&id) || registry.names.contains_key(&record.name) {
                     tracing::warn!(%id, name = %record.name, "skipping a stored tokenizer whose name is taken");
+                    continue;
+                }
+                if let Some((message, age)) = failed {
+                    registry.insert(Entry {
+                        id,
+                        name: record.name,
+                        source: record.source,
+                        chat_template_path: record.chat_template_path,
+                        restored: false,
+                        state: State::Failed {
+                            message,
+                            at: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
+                        },
+                    });
                     continue;
                 }
                 registry.insert(Entry {
@@ -349,6 +392,7 @@ impl TokenizerService {
             source: source.clone(),
             chat_template_path,
             created_at_ms: chrono::Utc::now().timestamp_millis(),
+            failed: None,
         };
         // Durable before the 202 (decision D6).
         if let Err(e) = self.store.put(&id, &record).await {
@@ -412,22 +456,54 @@ impl TokenizerService {
             Err(err) => {
                 let message = format!("Failed to load tokenizer '{name}' from {source}: {err}");
                 tracing::warn!(%id, %name, %message, "tokenizer load failed");
-                let restored = {
-                    let mut registry = self.write();
-                    registry.entries.get_mut(id).map(|entry| {
-                        entry.state = State::Failed {
-                            message,
-                            at: Instant::now(),
-                        };
-                        entry.restored
-                    })
-                };
-                // A new registration that never loaded is not kept across restarts.
-                if restored == Some(false)
-                    && let Err(e) = self.store.delete(id).await
-                {
-                    tracing::warn!(%id, error = %e, "could not delete a failed tokenizer registration");
+                let restored = self.read().entries.get(id).map(|e| e.restored);
+                // A new registration keeps its failure in the store (D3 across a restart);
+                // a restored one stays as stored, to be reloaded again on the next start.
+                if restored == Some(false) {
+                    self.persist_failure(id, &message).await;
                 }
+                if let Some(entry) = self.write().entries.get_mut(id) {
+                    entry.state = State::Failed {
+                        message,
+                        at: Instant::now(),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Record a new registration's failure in its stored record. Written before the status
+    /// turns `failed`; a record deleted meanwhile is not brought back.
+    async fn persist_failure(&self, id: &str, message: &str) {
+        let failed = StoredFailure {
+            message: message.to_string(),
+            at_ms: chrono::Utc::now().timestamp_millis(),
+        };
+        let result = match self.store.get(id).await {
+            Ok(Some(mut record)) => {
+                record.failed = Some(failed);
+                self.store.put(id, &record).await
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(%id, error = %e, "could not store a tokenizer registration's failure");
+        }
+        // Deleted while the record was being written: remove the record again.
+        if !self.read().entries.contains_key(id)
+            && let Err(e) = self.store.delete(id).await
+        {
+            tracing::warn!(%id, error = %e, "could not delete a removed tokenizer registration");
+        }
+    }
+
+    /// Forget failed registrations past the retention period, in memory and in the store.
+    async fn sweep_expired(&self, retention: Duration) {
+        let expired = self.write().sweep(retention);
+        for id in expired {
+            if let Err(e) = self.store.delete(&id).await {
+                tracing::warn!(%id, error = %e, "could not delete an expired tokenizer registration");
             }
         }
     }
@@ -696,7 +772,7 @@ async fn sweep(service: Weak<TokenizerService>) {
             return;
         };
         let retention = service.retention;
-        service.write().sweep(retention);
+        service.sweep_expired(retention).await;
     }
 }
 
@@ -828,6 +904,33 @@ mod tests {
         );
     }
 
+    /// `#[tokio::test]` runs on a current-thread runtime: one thread for every task, so a
+    /// timer can fire during an encode only if the encode runs off that thread.
+    #[tokio::test]
+    async fn a_large_encode_does_not_block_the_runtime() {
+        let f = fixture().await;
+        let service = TokenizerService::start(&f.config, f.store.clone());
+        let added = service.add(add("tiny", &f.tokdir)).await.unwrap();
+        settle(&service, &added.id).await;
+        // ~5 MB: hundreds of milliseconds to encode even in a release build.
+        let big = "hello world ".repeat(400_000);
+        let encoding = tokio::spawn({
+            let service = service.clone();
+            async move {
+                service
+                    .tokenize(TokenizeRequest::new("tiny", big.as_str()))
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(
+            !encoding.is_finished(),
+            "the timer fired only after the encode had finished"
+        );
+        let encoded = encoding.await.unwrap().unwrap();
+        assert_eq!(encoded.counts(), vec![800_000]);
+    }
+
     #[tokio::test]
     async fn failure_keeps_its_reason_and_frees_the_name() {
         let f = fixture().await;
@@ -846,8 +949,9 @@ mod tests {
             "{}",
             status.message
         );
-        // Not kept across restarts, but listed with its reason meanwhile.
-        assert!(f.store.list("tokenizers").await.unwrap().is_empty());
+        // Listed with its reason, and stored with it for a restart (D3).
+        let stored = f.store.list("tokenizers").await.unwrap();
+        assert_eq!(stored.len(), 1);
         let info = service.get("broken").unwrap();
         assert_eq!(info.status, Some(JobState::Failed));
         let err = service
@@ -863,6 +967,10 @@ mod tests {
             JobState::Completed
         );
         assert!(service.status(&added.id).is_err());
+        // The failed record was replaced in the store too.
+        let stored = f.store.list("tokenizers").await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].0, again.id);
 
         // Expiry after the retention period.
         service.write().entries.values_mut().for_each(|e| {
@@ -871,8 +979,50 @@ mod tests {
                 at: Instant::now(),
             }
         });
-        service.write().sweep(Duration::ZERO);
+        service.sweep_expired(Duration::ZERO).await;
         assert!(service.list().tokenizers.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failure_keeps_its_reason_across_a_restart_until_it_expires() {
+        let f = fixture().await;
+        let missing = f.tokdir.join("missing.json");
+        let (id, reason) = {
+            let service = TokenizerService::start(&f.config, f.store.clone());
+            let added = service.add(add("broken", &missing)).await.unwrap();
+            let status = settle(&service, &added.id).await;
+            assert_eq!(status.status, JobState::Failed);
+            (added.id, status.message)
+        };
+
+        // Restarted within the retention period: the same failure, not retried.
+        let service = TokenizerService::start(&f.config, f.store.clone());
+        assert_eq!(service.restore().await.unwrap(), 0);
+        let status = service.status("broken").unwrap();
+        assert_eq!(status.id, id);
+        assert_eq!(status.status, JobState::Failed);
+        assert_eq!(status.message, reason);
+        // It keeps the rest of its retention period, then goes from the store too.
+        service
+            .sweep_expired(Duration::from_secs(f.config.job_status_retention_secs))
+            .await;
+        assert!(service.status(&id).is_ok());
+        service.sweep_expired(Duration::ZERO).await;
+        assert!(service.status(&id).is_err());
+        assert!(f.store.list("tokenizers").await.unwrap().is_empty());
+
+        // A stored failure older than the retention period is dropped at start-up.
+        let service = TokenizerService::start(&f.config, f.store.clone());
+        let added = service.add(add("broken", &missing)).await.unwrap();
+        settle(&service, &added.id).await;
+        let config = GatewayConfig {
+            job_status_retention_secs: 0,
+            ..f.config.clone()
+        };
+        let service = TokenizerService::start(&config, f.store.clone());
+        assert_eq!(service.restore().await.unwrap(), 0);
+        assert!(service.list().tokenizers.is_empty());
+        assert!(f.store.list("tokenizers").await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -902,8 +1052,11 @@ mod tests {
         let service = TokenizerService::start(&f.config, f.store.clone());
         service.restore().await.unwrap();
         assert_eq!(settle(&service, &id).await.status, JobState::Failed);
-        service.write().sweep(Duration::ZERO);
+        service.sweep_expired(Duration::ZERO).await;
         assert_eq!(service.list().tokenizers.len(), 1);
         assert_eq!(f.store.list("tokenizers").await.unwrap().len(), 1);
+        // Stored as it was, without the failure: the next start reloads it again.
+        let service = TokenizerService::start(&f.config, f.store.clone());
+        assert_eq!(service.restore().await.unwrap(), 1);
     }
 }

@@ -3,8 +3,10 @@
 //! - `OnRequest`, before routing: the body is buffered (10 MiB at most); `reject(status)`
 //!   answers at once; `modify` rewrites headers (set, add, remove) and the body (its status is
 //!   ignored). Later modules see the rewritten request.
-//! - `OnError`, when the response carries [`UpstreamFailure`] or is a 5xx: may replace the
-//!   error response's status, headers and body.
+//! - `OnError`, when the response carries [`UpstreamFailure`] (the proxy found no worker, or
+//!   the worker was unreachable, timed out or answered 5xx): may replace the error response's
+//!   status, headers and body. The gateway's own errors (a tokenize failure, a tokenizer not
+//!   ready yet) are not proxied failures and do not run `OnError`.
 //! - `OnResponse`, on every non-streaming response: `reject(status)` replaces the status and
 //!   stops; `modify` changes status, headers and body.
 //!
@@ -82,11 +84,12 @@ pub async fn run(State(wasm): State<Arc<WasmService>>, request: Request, next: N
     let response = next.run(request).await;
 
     let failure = response.extensions().get::<UpstreamFailure>().cloned();
-    let failed = failure.is_some() || response.status().is_server_error();
-    let on_error = if failed {
-        attached(&modules, MiddlewareAttachPoint::OnError)
-    } else {
-        Vec::new()
+    let on_error = match &failure {
+        Some(failure) => attached(&modules, MiddlewareAttachPoint::OnError)
+            .into_iter()
+            .map(|module| (module, failure))
+            .collect(),
+        None => Vec::new(),
     };
     let on_response = attached(&modules, MiddlewareAttachPoint::OnResponse);
     if (on_error.is_empty() && on_response.is_empty()) || is_streaming(response.headers()) {
@@ -109,21 +112,15 @@ pub async fn run(State(wasm): State<Arc<WasmService>>, request: Request, next: N
     };
     let mut body_changed = false;
 
-    for module in on_error {
+    for (module, failure) in on_error {
         let info = abi::ErrorInfo {
             method: summary.method.clone(),
             path: summary.path.clone(),
             query: summary.query.clone(),
             request_id: summary.request_id.clone(),
             now_epoch_ms: now_ms(),
-            worker: failure
-                .as_ref()
-                .and_then(|f| f.worker.clone())
-                .unwrap_or_default(),
-            message: failure
-                .as_ref()
-                .map(|f| f.message.clone())
-                .unwrap_or_else(|| error_message(parts.status, &body)),
+            worker: failure.worker.clone().unwrap_or_default(),
+            message: failure.message.clone(),
             status: parts.status.as_u16(),
             headers: to_abi(&parts.headers),
             body: body.to_vec(),
@@ -365,14 +362,6 @@ fn is_streaming(headers: &HeaderMap) -> bool {
             .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"))
 }
 
-/// The message of a D1 error body, else the status line.
-fn error_message(status: StatusCode, body: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| status.to_string())
-}
-
 enum Buffered {
     Full(Bytes),
     /// Over the limit: the body, rebuilt from what was read and what is left.
@@ -463,18 +452,5 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         assert!(is_streaming(&h));
-    }
-
-    #[test]
-    fn error_messages() {
-        let body = br#"{"error":{"message":"no workers","type":"x","code":"y"}}"#;
-        assert_eq!(
-            error_message(StatusCode::SERVICE_UNAVAILABLE, body),
-            "no workers"
-        );
-        assert_eq!(
-            error_message(StatusCode::BAD_GATEWAY, b"oops"),
-            "502 Bad Gateway"
-        );
     }
 }

@@ -247,15 +247,20 @@ impl WasmService {
 
     /// Register the module file on this host named by `descriptor` (`POST /wasm`, JSON form).
     /// The descriptor comes back with its `add_result`.
+    /// The file may be at most `max_bytes` long (`--max-wasm-upload-bytes`, as for uploads).
     pub async fn add_from_path(
         &self,
         mut descriptor: WasmModuleDescriptor,
+        max_bytes: usize,
     ) -> WasmModuleDescriptor {
-        let result = match validate::read_module_file(&descriptor.name, &descriptor.file_path).await
-        {
-            Ok(bytes) => self.register(&descriptor, bytes).await,
-            Err(message) => Err(message),
-        };
+        let result = async {
+            check_attach_points(&descriptor)?;
+            let bytes =
+                validate::read_module_file(&descriptor.name, &descriptor.file_path, max_bytes)
+                    .await?;
+            self.register(&descriptor, bytes).await
+        }
+        .await;
         descriptor.add_result = Some(match result {
             Ok(uuid) => WasmModuleAddResult::Success(uuid),
             Err(message) => WasmModuleAddResult::Error(message),
@@ -274,6 +279,8 @@ impl WasmService {
             Err("name must not be empty".to_string())
         } else if bytes.is_empty() {
             Err("the uploaded module is empty".to_string())
+        } else if let Err(message) = check_attach_points(&descriptor) {
+            Err(message)
         } else {
             self.register(&descriptor, bytes).await
         };
@@ -421,6 +428,19 @@ impl WasmService {
             }
         }
     }
+}
+
+/// A module without an attach point would never run: refuse it rather than register it.
+fn check_attach_points(descriptor: &WasmModuleDescriptor) -> Result<(), String> {
+    if descriptor.attach_points.is_empty() {
+        return Err(
+            "attach_points is empty: a module needs at least one attach point \
+             ({\"Middleware\":\"OnRequest\"}, {\"Middleware\":\"OnResponse\"} or \
+             {\"Middleware\":\"OnError\"}), otherwise it would never run"
+                .to_string(),
+        );
+    }
+    Ok(())
 }
 
 /// `upload://<file name>` for an uploaded file name (directories stripped).

@@ -115,6 +115,46 @@ async fn upstream_world_modules_run_and_answer() {
     );
 }
 
+/// A component importing WASI (as one built for wasm32-wasip2 does) links against the WASI
+/// preview 2 host under the pooling limits, and the imports answer.
+#[tokio::test]
+async fn wasi_importing_modules_link_and_call_the_host() {
+    let (runtime, module) = runtime_module(
+        Limits::default(),
+        &fixtures::wasi_clock_random(),
+        &[OnRequest, OnResponse],
+    )
+    .await;
+    let response = abi::Response {
+        status: 200,
+        headers: vec![],
+        body: vec![],
+    };
+    let mut randoms = Vec::new();
+    for _ in 0..2 {
+        let abi::Action::Modify(modify) = runtime.on_response(&module, &response).await.unwrap()
+        else {
+            panic!("expected modify");
+        };
+        let [random, clock] = &modify.headers_set[..] else {
+            panic!("{modify:?}");
+        };
+        assert_eq!(random.name, "x-wasi-random");
+        assert_eq!(random.value.len(), 16, "{random:?}");
+        assert!(random.value.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            (clock.name.as_str(), clock.value.as_str()),
+            ("x-wasi-clock", "sane")
+        );
+        randoms.push(random.value.clone());
+    }
+    assert_ne!(randoms[0], randoms[1], "wasi:random answers fresh values");
+    assert_eq!(
+        runtime.on_request(&module, &request()).await.unwrap(),
+        abi::Action::Continue
+    );
+}
+
 #[tokio::test]
 async fn loads_check_exports_and_kinds() {
     let runtime = WasmRuntime::new(Limits::default()).unwrap();
@@ -165,7 +205,8 @@ async fn runaway_calls_fail_within_limits() {
     let elapsed = started.elapsed();
     assert!(matches!(result, Err(ExecError::Timeout(_))), "{result:?}");
     assert!(elapsed >= Duration::from_millis(190), "{elapsed:?}");
-    assert!(elapsed < Duration::from_millis(600), "{elapsed:?}");
+    // Contained: stopped near its limit, not left to run (a loaded CI machine adds latency).
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
 
     let (runtime, module) =
         runtime_module(Limits::default(), &fixtures::memory_bomb(), &[OnRequest]).await;
@@ -190,7 +231,7 @@ async fn runaway_calls_fail_within_limits() {
 #[tokio::test]
 async fn a_looping_module_does_not_block_other_tasks() {
     let limits = Limits {
-        time: Duration::from_millis(400),
+        time: Duration::from_millis(1000),
         ..Limits::default()
     };
     let (runtime, module) = runtime_module(limits, &fixtures::infinite_loop(), &[OnRequest]).await;
@@ -200,13 +241,12 @@ async fn a_looping_module_does_not_block_other_tasks() {
         let (runtime, module) = (runtime.clone(), module.clone());
         async move { runtime.on_request(&module, &request()).await }
     });
-    // On a current-thread runtime, this timer fires only if the loop yields.
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // On this current-thread runtime the timer can only fire while the loop is still running
+    // if the loop yields; without yielding, it would fire after the call timed out.
+    tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(
-        started.elapsed() < Duration::from_millis(300),
-        "{:?}",
-        started.elapsed()
+        !looping.is_finished(),
+        "the timer fired only after the looping call ended"
     );
     assert!(matches!(looping.await.unwrap(), Err(ExecError::Timeout(_))));
 }
@@ -392,15 +432,20 @@ async fn on_error_replaces_failed_upstream_responses_only() {
     assert_eq!(json_of(&body)["body"], "fine");
     assert_eq!(setup.wasm.list().metrics.total_executions, 0);
 
-    for path in ["/fail", "/boom"] {
-        let (status, headers, body) = send(&app, path, &[], "x").await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
-        assert_eq!(headers["x-wasm-on-error"], "handled");
-        assert_eq!(headers["x-smg-error-code"], "UPSTREAM_UNAVAILABLE");
-        assert_eq!(headers["content-type"], "application/json");
-        assert_eq!(json_of(&body)["error"]["code"], "UPSTREAM_UNAVAILABLE");
-    }
-    assert_eq!(setup.wasm.list().metrics.successful_executions, 2);
+    let (status, headers, body) = send(&app, "/fail", &[], "x").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["x-wasm-on-error"], "handled");
+    assert_eq!(headers["x-smg-error-code"], "UPSTREAM_UNAVAILABLE");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(json_of(&body)["error"]["code"], "UPSTREAM_UNAVAILABLE");
+    assert_eq!(setup.wasm.list().metrics.successful_executions, 1);
+
+    // The gateway's own 5xx (no UpstreamFailure marker) is not a failed proxied request.
+    let (status, headers, body) = send(&app, "/boom", &[], "x").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(headers.get("x-wasm-on-error").is_none(), "{headers:?}");
+    assert_eq!(&body[..], b"boom");
+    assert_eq!(setup.wasm.list().metrics.total_executions, 1);
 }
 
 #[tokio::test]

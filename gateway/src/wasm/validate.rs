@@ -1,8 +1,11 @@
 //! Checks on a module file named by path (`POST /wasm`, JSON form), as upstream's
 //! registration workflow does them: absolute path, no `.`/`..` components, `.wasm` extension,
-//! not under a system directory (also after resolving symlinks), an existing non-empty file.
+//! not under a system directory (also after resolving symlinks), an existing non-empty file;
+//! and, like an upload, no larger than `--max-wasm-upload-bytes`.
 
 use std::path::{Path, PathBuf};
+
+use tokio::io::AsyncReadExt;
 
 /// Directories a module may not be read from.
 pub const PROTECTED_DIRS: [&str; 8] = [
@@ -53,8 +56,8 @@ fn check_extension_and_dir(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Validate the descriptor's name and path and read the file.
-pub async fn read_module_file(name: &str, raw: &str) -> Result<Vec<u8>, String> {
+/// Validate the descriptor's name and path and read the file (at most `max_bytes`).
+pub async fn read_module_file(name: &str, raw: &str, max_bytes: usize) -> Result<Vec<u8>, String> {
     if name.trim().is_empty() {
         return Err("name must not be empty".into());
     }
@@ -76,9 +79,27 @@ pub async fn read_module_file(name: &str, raw: &str) -> Result<Vec<u8>, String> 
     if meta.len() == 0 {
         return Err(format!("file is empty: '{raw}'"));
     }
-    tokio::fs::read(&resolved)
+    let too_large = |len: u64| {
+        format!(
+            "file is {len} bytes, over the {max_bytes}-byte limit (--max-wasm-upload-bytes): '{raw}'"
+        )
+    };
+    if meta.len() > max_bytes as u64 {
+        return Err(too_large(meta.len()));
+    }
+    // Read at most one byte past the cap: the file may have grown since `metadata`.
+    let file = tokio::fs::File::open(&resolved)
         .await
-        .map_err(|e| format!("cannot read '{raw}': {e}"))
+        .map_err(|e| format!("cannot read '{raw}': {e}"))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max_bytes as u64 + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| format!("cannot read '{raw}': {e}"))?;
+    if bytes.len() > max_bytes {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -104,36 +125,58 @@ mod tests {
         }
     }
 
+    const MAX: usize = 1024;
+
     #[tokio::test]
     async fn file_rules() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.wasm");
-        let err = read_module_file("m", missing.to_str().unwrap())
+        let err = read_module_file("m", missing.to_str().unwrap(), MAX)
             .await
             .unwrap_err();
         assert!(err.contains("not found"), "{err}");
         let empty = dir.path().join("empty.wasm");
         std::fs::write(&empty, b"").unwrap();
-        let err = read_module_file("m", empty.to_str().unwrap())
+        let err = read_module_file("m", empty.to_str().unwrap(), MAX)
             .await
             .unwrap_err();
         assert!(err.contains("empty"), "{err}");
         let good = dir.path().join("good.wasm");
         std::fs::write(&good, b"\0asm").unwrap();
         assert_eq!(
-            read_module_file("m", good.to_str().unwrap()).await.unwrap(),
+            read_module_file("m", good.to_str().unwrap(), MAX)
+                .await
+                .unwrap(),
             b"\0asm"
         );
-        let err = read_module_file(" ", good.to_str().unwrap())
+        let err = read_module_file(" ", good.to_str().unwrap(), MAX)
             .await
             .unwrap_err();
         assert!(err.contains("name"), "{err}");
+        // The upload cap holds for files too.
+        let big = dir.path().join("big.wasm");
+        std::fs::write(&big, vec![0u8; MAX + 1]).unwrap();
+        let err = read_module_file("m", big.to_str().unwrap(), MAX)
+            .await
+            .unwrap_err();
+        assert!(
+            err.contains("1025 bytes, over the 1024-byte limit (--max-wasm-upload-bytes)"),
+            "{err}"
+        );
+        std::fs::write(&big, vec![0u8; MAX]).unwrap();
+        assert_eq!(
+            read_module_file("m", big.to_str().unwrap(), MAX)
+                .await
+                .unwrap()
+                .len(),
+            MAX
+        );
         // A symlink with a .wasm name pointing at something else is checked after resolution.
         let target = dir.path().join("data.bin");
         std::fs::write(&target, b"x").unwrap();
         let link = dir.path().join("link.wasm");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        let err = read_module_file("m", link.to_str().unwrap())
+        let err = read_module_file("m", link.to_str().unwrap(), MAX)
             .await
             .unwrap_err();
         assert!(err.contains("after resolving symlinks"), "{err}");

@@ -17,6 +17,7 @@
 //! | [`infinite_loop`] | `smg` | request: never returns |
 //! | [`memory_bomb`] | `smg` | request: grows memory without end |
 //! | [`trap`] | `smg` | request: `unreachable` |
+//! | [`wasi_clock_random`] | `smg-wasi` (imports WASI) | response: set `x-wasi-random: <16 hex digits>` from `wasi:random`, `x-wasi-clock: sane` from `wasi:clocks/wall-clock` |
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,11 +27,24 @@ use wit_parser::Resolve;
 /// The gateway's WIT, as the gateway ships it.
 pub const SMG_WIT: &str = include_str!("../../../gateway/wit/smg.wit");
 
+/// The WASI 0.2 interfaces [`wasi_clock_random`] imports (see the files for their origin).
+pub const WASI_WITS: [(&str, &str); 2] = [
+    ("wasi_clocks.wit", include_str!("wasi_clocks.wit")),
+    ("wasi_random.wit", include_str!("wasi_random.wit")),
+];
+
 /// Worlds only the fixtures use, appended to [`SMG_WIT`] (same package).
 const FIXTURE_WORLDS: &str = "
 /// A module with only this gateway's OnError export.
 world on-error-only {
   export middleware-on-error;
+}
+
+/// Upstream's world with WASI imports, as a module built for wasm32-wasip2 has them.
+world smg-wasi {
+  include smg;
+  import wasi:random/random@0.2.0;
+  import wasi:clocks/wall-clock@0.2.0;
 }
 ";
 
@@ -43,10 +57,14 @@ pub const ON_ERROR_WAT: &str = include_str!("on_error.wat");
 pub const INFINITE_LOOP_WAT: &str = include_str!("infinite_loop.wat");
 pub const MEMORY_BOMB_WAT: &str = include_str!("memory_bomb.wat");
 pub const TRAP_WAT: &str = include_str!("trap.wat");
+pub const WASI_CLOCK_RANDOM_WAT: &str = include_str!("wasi_clock_random.wat");
 
 /// Build a component from a WAT core module and a world of `smg:gateway`.
 pub fn component(wat: &str, world: &str) -> Vec<u8> {
     let mut resolve = Resolve::default();
+    for (name, wit) in WASI_WITS {
+        resolve.push_str(name, wit).expect("the WASI WIT parses");
+    }
     let source = format!("{SMG_WIT}\n{FIXTURE_WORLDS}");
     let package = resolve
         .push_str("smg.wit", &source)
@@ -110,6 +128,12 @@ pub fn trap() -> Vec<u8> {
     component(TRAP_WAT, "smg")
 }
 
+/// Imports `wasi:random/random` and `wasi:clocks/wall-clock` and reports what they answer in
+/// response headers.
+pub fn wasi_clock_random() -> Vec<u8> {
+    component(WASI_CLOCK_RANDOM_WAT, "smg-wasi")
+}
+
 /// A core module (not a component), which the gateway must refuse with a hint.
 pub fn core_module() -> Vec<u8> {
     wat::parse_str(PASS_THROUGH_WAT).expect("the WAT parses")
@@ -164,6 +188,7 @@ mod tests {
             ("infinite_loop", infinite_loop()),
             ("memory_bomb", memory_bomb()),
             ("trap", trap()),
+            ("wasi_clock_random", wasi_clock_random()),
             ("salted", salted(pass_through(), "x")),
         ] {
             assert_eq!(&bytes[..8], b"\0asm\x0d\0\x01\0", "{name} is a component");
