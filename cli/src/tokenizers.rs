@@ -78,7 +78,8 @@ pub struct TokenizeArgs {
     /// Tokenizer name or id
     #[arg(short, long, value_name = "NAME")]
     model: String,
-    /// Text to tokenize; `-` or nothing reads stdin
+    /// Text to tokenize; `-` or nothing reads stdin, without its one final line break (`\n`
+    /// or `\r\n`, as `echo` and editors add), so pipe with `printf` to keep one
     #[arg(value_name = "TEXT")]
     text: Option<String>,
 }
@@ -382,7 +383,7 @@ pub async fn tokenize(ctx: &Ctx, args: TokenizeArgs) -> Result<Exit> {
             std::io::stdin()
                 .read_to_string(&mut text)
                 .wrap_err("cannot read the text to tokenize from stdin")?;
-            text
+            strip_final_newline(text)
         }
         Some(text) => text.to_string(),
     };
@@ -434,6 +435,17 @@ pub async fn tokenize(ctx: &Ctx, args: TokenizeArgs) -> Result<Exit> {
         }
     ))?;
     Ok(Exit::Ok)
+}
+
+/// Drop exactly one trailing `\n` or `\r\n`: `echo hi | smgctl tokenize -` means `hi`.
+fn strip_final_newline(mut text: String) -> String {
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    text
 }
 
 async fn pieces_by_decoding(ctx: &Ctx, model: &str, tokens: &[u32]) -> Result<Vec<String>> {
@@ -502,6 +514,19 @@ mod tests {
         assert!(parse_ids(&raw(&["-1"])).is_err());
         assert!(parse_ids(&raw(&["x"])).is_err());
         assert!(parse_ids(&raw(&[","])).is_err());
+    }
+
+    #[test]
+    fn stdin_loses_exactly_one_final_line_break() {
+        let strip = |s: &str| strip_final_newline(s.to_string());
+        assert_eq!(strip("hi\n"), "hi");
+        assert_eq!(strip("hi\r\n"), "hi");
+        assert_eq!(strip("hi\n\n"), "hi\n");
+        assert_eq!(strip("hi\r\n\r\n"), "hi\r\n");
+        assert_eq!(strip("hi\r"), "hi\r");
+        assert_eq!(strip("hi"), "hi");
+        assert_eq!(strip("\n"), "");
+        assert_eq!(strip(""), "");
     }
 
     #[test]

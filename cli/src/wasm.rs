@@ -64,6 +64,17 @@ fn parse_point(raw: &str) -> Result<MiddlewareAttachPoint, String> {
     raw.parse()
 }
 
+/// `points` without repeats, in the order first given (`--attach a,b,a` is `a,b`).
+fn unique(points: &[MiddlewareAttachPoint]) -> Vec<MiddlewareAttachPoint> {
+    let mut out = Vec::with_capacity(points.len());
+    for point in points {
+        if !out.contains(point) {
+            out.push(*point);
+        }
+    }
+    out
+}
+
 pub async fn run(ctx: &Ctx, cmd: WasmCmd) -> Result<Exit> {
     match cmd {
         WasmCmd::Add(args) => add(ctx, args).await,
@@ -73,8 +84,7 @@ pub async fn run(ctx: &Ctx, cmd: WasmCmd) -> Result<Exit> {
 }
 
 async fn add(ctx: &Ctx, args: AddArgs) -> Result<Exit> {
-    let mut points = args.attach.clone();
-    points.dedup();
+    let points = unique(&args.attach);
     let name = match &args.name {
         Some(name) if !name.trim().is_empty() => name.trim().to_string(),
         Some(_) => return Err(UsageError("--name must not be empty".into()).into()),
@@ -331,6 +341,15 @@ fn confirm(question: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attach_points_keep_their_first_order() {
+        use MiddlewareAttachPoint::{OnError, OnRequest, OnResponse};
+        assert_eq!(
+            unique(&[OnError, OnRequest, OnError, OnResponse, OnRequest]),
+            [OnError, OnRequest, OnResponse]
+        );
+    }
 
     #[test]
     fn formats() {

@@ -185,6 +185,25 @@ async fn add_remote_path_sends_the_json_descriptor_and_reports_failures() {
         stderr(&out)
     );
     assert_eq!(gw.count("POST", "/wasm").await, 1);
+
+    // Repeated attach points are sent once each, in the order first given.
+    let out = gw
+        .run(&[
+            "wasm",
+            "add",
+            "/opt/wasm/guard.wasm",
+            "--remote-path",
+            "--attach",
+            "on-error,on-request,on-error",
+            "--attach",
+            "on-request",
+        ])
+        .await;
+    assert_code(&out, 1);
+    assert_eq!(
+        gw.bodies("POST", "/wasm").await[1]["modules"][0]["attach_points"],
+        json!([{"Middleware": "OnError"}, {"Middleware": "OnRequest"}])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
