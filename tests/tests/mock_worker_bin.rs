@@ -91,6 +91,38 @@ async fn prints_urls_serves_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(unauthorized.status(), 401);
 
+    // The fault control surface: older bodies still work, `status` is a new field.
+    let fault: serde_json::Value = client
+        .post(format!("{}/_mock/fault", urls[1]))
+        .json(&serde_json::json!({"status": 429}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fault["status"], 429);
+    assert_eq!(fault["health"], "fail");
+    let limited = client
+        .post(format!("{}/v1/completions", urls[1]))
+        .bearer_auth("k")
+        .json(&serde_json::json!({"prompt": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    let fault: serde_json::Value = client
+        .post(format!("{}/_mock/fault", urls[1]))
+        .json(&serde_json::json!({"health": "ok", "status": null}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fault["status"], serde_json::Value::Null);
+    assert_eq!(fault["health"], "ok");
+
     let status = Command::new("kill")
         .args(["-TERM", &child.0.id().to_string()])
         .status()

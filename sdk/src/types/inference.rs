@@ -307,6 +307,17 @@ pub struct EmbeddingRequest {
     pub extra: Map<String, Value>,
 }
 
+impl EmbeddingRequest {
+    /// A request embedding `input` (a text or an array of texts) with `model`.
+    pub fn new(model: impl Into<String>, input: impl Into<Value>) -> Self {
+        Self {
+            model: model.into(),
+            input: input.into(),
+            extra: Map::new(),
+        }
+    }
+}
+
 /// One embedding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Embedding {
@@ -343,6 +354,22 @@ pub struct RerankRequest {
     /// Any other field (`top_n`, …).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl RerankRequest {
+    /// A request ranking `documents` by relevance to `query` with `model`.
+    pub fn new(
+        model: impl Into<String>,
+        query: impl Into<String>,
+        documents: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self {
+            model: Some(model.into()),
+            query: query.into(),
+            documents: documents.into_iter().map(Into::into).collect(),
+            extra: Map::new(),
+        }
+    }
 }
 
 /// One reranked document (SGLang's shape), best first.
