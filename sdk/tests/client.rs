@@ -367,7 +367,7 @@ async fn retry_after_is_honoured() {
     let server = MockServer::start().await;
     Mock::given(method("DELETE"))
         .and(path(format!("/workers/{WID}")))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "1"))
         .up_to_n_times(1)
         .mount(&server)
         .await;
@@ -377,17 +377,111 @@ async fn retry_after_is_honoured() {
             "status": "accepted", "worker_id": WID, "message": "Worker removal queued"})))
         .mount(&server)
         .await;
-    // A computed backoff of up to a minute: finishing promptly means Retry-After was used.
-    let c = builder(&server)
-        .retry_backoff(Duration::from_secs(60), Duration::from_secs(60))
-        .build()
-        .unwrap();
-    let accepted = tokio::time::timeout(Duration::from_secs(20), c.workers().delete(WID))
-        .await
-        .expect("Retry-After should replace the 60 s backoff")
-        .unwrap();
+    // The computed backoff is at most 5 ms: a retry a second later can only come from
+    // Retry-After.
+    let c = builder(&server).build().unwrap();
+    let started = std::time::Instant::now();
+    let accepted = c.workers().delete(WID).await.unwrap();
+    let waited = started.elapsed();
     assert_eq!(accepted.worker_id, WID);
     assert_eq!(count(&server).await, 2);
+    assert!(
+        waited >= Duration::from_millis(950),
+        "retried after {waited:?}, before the 1 s Retry-After"
+    );
+}
+
+#[tokio::test]
+async fn retry_after_replaces_a_long_backoff() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/workers"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/workers"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list(&[])))
+        .mount(&server)
+        .await;
+    // Full jitter on a one-hour backoff would almost never finish within the deadline below
+    // (and is never zero-length by design of this test: the deadline is generous).
+    let c = builder(&server)
+        .retry_backoff(Duration::from_secs(3600), Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), c.workers().list())
+        .await
+        .expect("Retry-After: 0 should replace the hour-long backoff")
+        .unwrap();
+    assert_eq!(count(&server).await, 2);
+}
+
+/// The connect timeout only bounds connecting: an answer slower than it but within the
+/// request timeout still arrives.
+#[tokio::test]
+async fn connect_timeout_does_not_cut_a_slow_answer() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/workers"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(list(&[]))
+                .set_delay(Duration::from_millis(800)),
+        )
+        .mount(&server)
+        .await;
+    let c = builder(&server)
+        .connect_timeout(Duration::from_millis(100))
+        .request_timeout(Duration::from_secs(20))
+        .max_retries(0)
+        .build()
+        .unwrap();
+    assert_eq!(c.workers().list().await.unwrap().total, 0);
+}
+
+/// A loopback listener whose accept queue is full drops new connection attempts (SYNs), so
+/// connecting hangs: the connect timeout ends it long before the request timeout would.
+#[tokio::test]
+async fn connect_timeout_ends_a_hanging_connect() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Fill the accept queue (never accepted); each connects or times out quickly.
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        if let Ok(Ok(stream)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            fillers.push(stream);
+        }
+    }
+    let c = Client::builder(format!("http://{addr}"))
+        .connect_timeout(Duration::from_millis(300))
+        .request_timeout(Duration::from_secs(60))
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = c.health().await.unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(err, Error::Connect { .. } | Error::Timeout { .. }),
+        "{err:?}"
+    );
+    // It hung until the connect timeout (0.3 s) ended it, not the 60 s request timeout.
+    assert!(
+        took >= Duration::from_millis(250),
+        "not a hanging connect: {err:?}"
+    );
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    drop(fillers);
+    drop(listener);
 }
 
 // ---------------------------------------------------------------------------------------------
