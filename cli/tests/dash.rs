@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -16,24 +15,56 @@ use wiremock::{Mock, ResponseTemplate};
 
 const SECRET: &str = "dash-admin-token-0123456789";
 
-/// Every stdout line the child prints within `window`, then kill it.
-fn lines_within(mut child: Child, window: Duration) -> Vec<String> {
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+/// `http://127.0.0.1:PORT` on a port that was just free (bound, then released), so connecting
+/// is refused; a fixed port such as 9 may be open on some hosts.
+fn closed_url() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Run `smgctl args…` (a `--watch`) until the mock has received `polls` more
+/// `GET /workers`, then stop it and return every stdout line it printed. The watch fetches one
+/// poll at a time and only once the previous poll's events are printed, so when poll `n`
+/// arrives, everything polls up to `n - 2` will ever print is in the pipe: no time window.
+async fn watch_lines(gw: &Gateway, args: &[&str], polls: usize) -> Vec<String> {
+    let base = gw.count("GET", "/workers").await;
+    let mut child = std_cmd(gw, args).spawn().unwrap();
+    let drain = |stream: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut failure = None;
+    while gw.count("GET", "/workers").await < base + polls {
+        if let Some(status) = child.try_wait().unwrap() {
+            failure = Some(format!("smgctl exited early: {status}"));
+            break;
         }
-    });
-    let deadline = Instant::now() + window;
-    let mut lines = Vec::new();
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        lines.push(line);
+        if Instant::now() > deadline {
+            failure = Some(format!("fewer than {polls} polls in 30 s"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let _ = child.kill();
     let _ = child.wait();
+    let lines = out.join().unwrap();
+    if let Some(failure) = failure {
+        panic!(
+            "{failure}; stdout {lines:?}; stderr {:?}",
+            err.join().unwrap()
+        );
+    }
     lines
 }
 
@@ -154,14 +185,10 @@ async fn dash_uses_the_context_and_its_token() {
     )
     .await;
     assert_code(&out, 0);
+    let metrics_url = format!("{}/metrics", closed_url());
     let out = run_cmd(
         base_cmd(&gw.config_path()),
-        &[
-            "dash",
-            "--once",
-            "--metrics-url",
-            "http://127.0.0.1:9/metrics",
-        ],
+        &["dash", "--once", "--metrics-url", &metrics_url],
         "",
     )
     .await;
@@ -178,7 +205,9 @@ async fn dash_uses_the_context_and_its_token() {
 async fn dash_once_exits_1_when_the_gateway_is_unreachable() {
     let gw = Gateway::start().await;
     let mut cmd = base_cmd(&gw.config_path());
-    cmd.env("SMG_URL", "http://127.0.0.1:9");
+    let gateway_url = closed_url();
+    let metrics_url = format!("{gateway_url}/metrics");
+    cmd.env("SMG_URL", &gateway_url);
     let out = run_cmd(
         cmd,
         &[
@@ -189,16 +218,16 @@ async fn dash_once_exits_1_when_the_gateway_is_unreachable() {
             "--height",
             "30",
             "--metrics-url",
-            "http://127.0.0.1:9/metrics",
+            &metrics_url,
         ],
         "",
     )
     .await;
     assert_code(&out, 1);
     // The frame, with its banner, is printed anyway.
-    assert!(stdout(&out).contains("GATEWAY UNREACHABLE at http://127.0.0.1:9"));
+    assert!(stdout(&out).contains(&format!("GATEWAY UNREACHABLE at {gateway_url}")));
     assert!(
-        stderr(&out).contains("error: gateway unreachable at http://127.0.0.1:9"),
+        stderr(&out).contains(&format!("error: gateway unreachable at {gateway_url}")),
         "{}",
         stderr(&out)
     );
@@ -234,33 +263,21 @@ async fn watch_of_an_empty_fleet_says_so_once_and_json_stays_quiet() {
         .mount(&gw.server)
         .await;
     // Table: the first (unchanged-ever) poll draws "No workers found."; later polls print
-    // nothing more.
-    let child = std_cmd(&gw, &["workers", "list", "--watch", "--interval", "20ms"])
-        .spawn()
-        .unwrap();
-    let lines = tokio::task::spawn_blocking(move || lines_within(child, Duration::from_secs(2)))
-        .await
-        .unwrap();
+    // nothing more (at least four of them are fully handled before the watch is stopped).
+    let watch = ["workers", "list", "--watch", "--interval", "20ms"];
+    let lines = watch_lines(&gw, &watch, 6).await;
     assert_eq!(lines, ["No workers found."]);
-    assert!(gw.count("GET", "/workers").await >= 2);
 
     // JSON lines: the end-of-poll marker is never printed.
-    let child = std_cmd(
-        &gw,
-        &[
-            "workers",
-            "list",
-            "--watch",
-            "--interval",
-            "20ms",
-            "-o",
-            "json",
-        ],
-    )
-    .spawn()
-    .unwrap();
-    let lines = tokio::task::spawn_blocking(move || lines_within(child, Duration::from_secs(2)))
-        .await
-        .unwrap();
+    let json = [
+        "workers",
+        "list",
+        "--watch",
+        "--interval",
+        "20ms",
+        "-o",
+        "json",
+    ];
+    let lines = watch_lines(&gw, &json, 6).await;
     assert!(lines.is_empty(), "{lines:?}");
 }

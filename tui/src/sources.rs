@@ -468,14 +468,18 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_gateway_fails_every_core_source() {
-        // Port 9 (discard) on localhost is closed: connection refused.
-        let client = Client::builder("http://127.0.0.1:9")
-            .max_retries(0)
-            .build()
-            .unwrap();
-        let metrics = metrics_client("http://127.0.0.1:9/metrics", Duration::from_secs(1)).unwrap();
+        // A port that was just free: bound, then released, so connecting is refused (a fixed
+        // port such as 9 may be open on some hosts).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let client = Client::builder(&url).max_retries(0).build().unwrap();
+        let metrics = metrics_client(&format!("{url}/metrics"), Duration::from_secs(1)).unwrap();
         let events = gather_once(&client, &metrics, Duration::from_secs(5)).await;
-        let mut app = crate::app::App::new("http://127.0.0.1:9", SystemTime::now());
+        let mut app = crate::app::App::new(&url, SystemTime::now());
         for e in events {
             app.update(e);
         }
