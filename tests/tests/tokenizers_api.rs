@@ -771,16 +771,12 @@ async fn hub_fetches_send_hf_token() {
     let (hub, seen) = token_hub(json, TOKEN).await;
 
     // The harness passes no environment: start this gateway by hand, with HF_TOKEN set.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = std::fs::File::create(root.path().join("smg.log")).unwrap();
+    let log_path = root.path().join("smg.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let _gw = Killed(
         std::process::Command::new(smg_tests::harness::bin_path("smg"))
             .arg("launch")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--host", "127.0.0.1", "--port", "0"])
             .arg("--store")
             .arg(root.path().join("smg.db"))
             .args(smg_tests::harness::FAST)
@@ -795,12 +791,19 @@ async fn hub_fetches_send_hf_token() {
             .spawn()
             .unwrap(),
     );
-    let url = format!("http://127.0.0.1:{port}");
-    eventually(WAIT, "the gateway to listen", || {
-        let url = url.clone();
+    let url = eventually(WAIT, "the gateway to listen", || {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         async move {
-            let up = http().get(format!("{url}/liveness")).send().await;
-            up.is_ok_and(|r| r.status().is_success()).then_some(())
+            // A whole line only: the address may still be being written.
+            let (line, _) = log
+                .split("smg listening on http://")
+                .nth(1)?
+                .split_once('\n')?;
+            let addr: String = line
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '"')
+                .collect();
+            Some(format!("http://{addr}"))
         }
     })
     .await;
@@ -825,7 +828,7 @@ async fn hub_fetches_send_hf_token() {
         status["status"],
         "completed",
         "{status}\n{}",
-        std::fs::read_to_string(root.path().join("smg.log")).unwrap()
+        std::fs::read_to_string(&log_path).unwrap()
     );
     let seen = seen.lock().unwrap().clone();
     assert!(seen.len() >= 2, "{seen:?}");
