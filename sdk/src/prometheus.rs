@@ -1,6 +1,11 @@
 //! A tolerant reader of the Prometheus text exposition format, for engine `/metrics` and the
 //! gateway's own metrics. It accepts metric names with `:` (vLLM, SGLang) and samples without
-//! `# TYPE` lines, which the stricter parsers on crates.io reject; malformed lines are skipped.
+//! `# TYPE` lines; malformed lines are skipped.
+//!
+//! Written here rather than taken from crates.io because the candidates do not fit:
+//! `prometheus-parse` 0.2.5 matches names with `\w+`, so it silently drops every
+//! `vllm:`/`sglang:` sample, and it cuts a label value at the first `}`; `openmetrics-parser`
+//! is LGPL-3.0, which a statically linked Apache-2.0 binary should not take on.
 
 use std::collections::BTreeMap;
 
@@ -130,6 +135,21 @@ mod tests {
         let sums = sums(text);
         assert_eq!(sums["vllm:x"], 7.0);
         assert_eq!(sums["plain"], 1000.0);
+    }
+
+    #[test]
+    fn reads_the_gateways_own_metrics() {
+        let text = "# HELP smg_requests_total Proxied requests\n# TYPE smg_requests_total counter\n\
+                    smg_requests_total{route=\"/v1/chat/completions\",model=\"m\",worker=\"http://127.0.0.1:1\",status=\"200\"} 7\n\
+                    smg_request_duration_seconds_bucket{route=\"/generate\",model=\"*\",worker=\"http://[::1]:2\",le=\"0.005\"} 3\n\
+                    smg_job_queue_depth 0\n";
+        let samples = parse(text);
+        assert_eq!(samples.len(), 3);
+        assert_eq!(samples[0].label("worker"), Some("http://127.0.0.1:1"));
+        assert_eq!(samples[0].label("status"), Some("200"));
+        assert_eq!(samples[0].value, 7.0);
+        assert_eq!(samples[1].label("le"), Some("0.005"));
+        assert_eq!(samples[2].name, "smg_job_queue_depth");
     }
 
     #[test]
