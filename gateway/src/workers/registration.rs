@@ -212,7 +212,10 @@ fn copy_keys(source: &Value, keys: &[&str], labels: &mut BTreeMap<String, String
     }
 }
 
-/// Merge discovered labels under the user's and resolve the primary model card.
+/// Merge discovered labels under the user's and resolve the primary model card. Like
+/// upstream's `create_worker` step, a worker whose model cannot be found registers as model
+/// `"unknown"`, not as a wildcard: it takes requests without a model (`/generate`) or naming
+/// `"unknown"`, never another model's.
 pub fn resolve_model_card(
     mut spec: WorkerSpec,
     discovered: BTreeMap<String, String>,
