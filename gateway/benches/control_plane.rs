@@ -4,6 +4,9 @@
 //! 1. `/get_loads` over 1000 simulated workers that answer after 20 ms, divided by the same
 //!    call over 1 such worker (goal ≤ 2.0): the fan-out must be concurrent and bounded.
 //! 2. `GET /workers` with 10,000 registered workers (health checks disabled): p50 (goal ≤ 10 ms).
+//!
+//! The first needs about 3 open files per simulated worker; the bench raises its soft
+//! `RLIMIT_NOFILE` when it can, else run `ulimit -n 8192` first.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,6 +21,8 @@ use smg_tests::mock::{Fault, MockConfig, MockFleet};
 fn config(dir: &tempfile::TempDir, name: &str) -> GatewayConfig {
     GatewayConfig {
         port: 0,
+        // Two gateways run at once: neither may take the fixed default metrics port.
+        prometheus_port: 0,
         store: dir.path().join(name),
         log_level: "warn".into(),
         ..GatewayConfig::default()
@@ -172,11 +177,44 @@ async fn bench_list_workers() {
     gw.shutdown().await.unwrap();
 }
 
+/// The soft and hard open-files limits, from `/proc/self/limits` (`None` = unlimited).
+fn open_files_limits() -> Option<(Option<u64>, Option<u64>)> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut values = line.split_whitespace().skip(3).map(|v| v.parse().ok());
+    Some((values.next()?, values.next()?))
+}
+
+/// Raise the soft open-files limit to `needed` if the hard limit allows. std has no
+/// `setrlimit`, so this asks util-linux's `prlimit` to do it for this process.
+fn ensure_open_files(needed: u64) {
+    let Some((soft, hard)) = open_files_limits() else {
+        return;
+    };
+    if soft.is_none_or(|s| s >= needed) {
+        return;
+    }
+    let target = hard.map_or(needed, |h| h.min(needed));
+    let _ = std::process::Command::new("prlimit")
+        .arg("--pid")
+        .arg(std::process::id().to_string())
+        .arg(format!("--nofile={target}:"))
+        .status();
+    let now = open_files_limits().and_then(|(soft, _)| soft);
+    if now.is_some_and(|s| s < needed) {
+        eprintln!(
+            "warning: open-files limit is {} (need about {needed}); run `ulimit -n {needed}` first",
+            now.unwrap_or_default()
+        );
+    }
+}
+
 fn main() {
     // `cargo test --benches` passes `--bench`-less args; only run when benchmarking.
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    ensure_open_files(8192);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
