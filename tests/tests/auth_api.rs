@@ -81,6 +81,7 @@ fn control_plane_routes() -> Vec<(Method, String, Option<Value>)> {
         (Method::DELETE, "/v1/tokenizers/matrix-none".into(), None),
         (Method::GET, "/ha/status".into(), None),
         (Method::GET, "/ha".into(), None),
+        (Method::DELETE, "/ha/".into(), None),
         (Method::GET, format!("/ha/workers/{w}"), None),
         (
             Method::POST,

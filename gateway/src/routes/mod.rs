@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         // Decision D4 reserves `/ha/*`; cluster HA is not built yet, so every method and path
         // there answers 501 — behind admin auth, so it never leaks more than the other routes.
         .route("/ha", any(ha_not_available))
+        .route("/ha/", any(ha_not_available))
         .route("/ha/{*rest}", any(ha_not_available))
         .merge(
             Router::new()
