@@ -912,7 +912,7 @@ mod tests {
         let service = TokenizerService::start(&f.config, f.store.clone());
         let added = service.add(add("tiny", &f.tokdir)).await.unwrap();
         settle(&service, &added.id).await;
-        // ~5 MB: hundreds of milliseconds to encode even in a release build.
+        // ~5 MB: far longer to encode than the 1 ms timer, even in a release build.
         let big = "hello world ".repeat(400_000);
         let encoding = tokio::spawn({
             let service = service.clone();
