@@ -873,15 +873,15 @@ async fn delete(ctx: &Ctx, mut args: DeleteArgs) -> Result<Exit> {
     }
     // Resolve every id first, so a typo deletes nothing and the prompt shows full ids.
     args.ids = resolve_ids(ctx, &args.ids).await?;
-    if !args.yes {
-        if !confirm(&format!(
+    if !args.yes
+        && !confirm(&format!(
             "Delete {} ({})?",
             plural(args.ids.len(), "worker"),
             args.ids.join(", ")
-        )) {
-            diag("aborted");
-            return Ok(Exit::Failure);
-        }
+        ))
+    {
+        diag("aborted");
+        return Ok(Exit::Failure);
     }
     let mut exit = Exit::Ok;
     for id in &args.ids {
