@@ -84,6 +84,8 @@ impl Gateway {
         let store = store::open(&config.store).await?;
         let auth =
             crate::auth::AuthService::start(&config.auth, &config.host, store.clone()).await?;
+        // Before any worker exists: each resolves its breaker settings when its spec is set.
+        crate::proxy::breaker::set_gateway_defaults(config.breaker());
         let http = WorkerHttp::new()?;
         let workers = WorkerService::start(config.clone(), store.clone(), http.clone());
         let restored = workers.restore().await?;
@@ -100,7 +102,6 @@ impl Gateway {
             None
         };
         let metrics = Arc::new(Metrics::new()?);
-        crate::proxy::breaker::set_gateway_defaults(config.breaker());
         let proxy = Arc::new(Proxy::new(
             Policy::new(config.policy, config.cache_aware()),
             metrics.clone(),
@@ -160,6 +161,12 @@ impl Gateway {
         ));
         let app = crate::routes::router(state.clone());
         let token = shutdown.clone();
+        // No Nagle delay: streamed chunks (SSE) must leave as soon as they are written.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(token.cancelled_owned())

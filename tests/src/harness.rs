@@ -272,3 +272,65 @@ impl Drop for GatewayProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Run the real `smgctl --url URL ARGS` as a script would: no context file, no connection
+/// variables except `SMG_ADMIN_TOKEN` = `token`, `stdin` piped in when given; at most 60 s.
+pub async fn smgctl(
+    url: &str,
+    token: Option<&str>,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = tokio::process::Command::new(bin_path("smgctl"));
+    cmd.arg("--url")
+        .arg(url)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("SMGCTL_CONFIG", "/nonexistent/smgctl.toml")
+        .env_remove("SMG_ADMIN_TOKEN")
+        .env_remove("SMG_API_KEY")
+        .env_remove("SMG_CONTEXT")
+        .env_remove("SMG_URL")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(token) = token {
+        cmd.env("SMG_ADMIN_TOKEN", token);
+    }
+    let mut child = cmd.spawn().expect("spawn smgctl");
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes()).await.expect("write stdin");
+    }
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("smgctl hung")
+        .expect("smgctl output")
+}
+
+/// A command's stdout as text.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A command's stderr as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert a command's exit code, showing both streams when it differs.
+#[track_caller]
+pub fn assert_exit(o: &std::process::Output, code: i32, what: &str) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{what}\nstdout: {}\nstderr: {}",
+        stdout(o),
+        stderr(o)
+    );
+}

@@ -3,57 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::process::Output;
 
 use serde_json::Value;
-use smg_tests::harness::{GatewayProcess, bin_path};
+use smg_tests::harness::{self, GatewayProcess, assert_exit, stderr, stdout};
 
 const OPS_SECRET: &str = "cli-e2e-static-admin-0001";
 
-/// `smgctl --url URL ARGS` with `SMG_ADMIN_TOKEN` set to `token` (as an operator would) and
-/// no context file.
+/// `smgctl --url URL ARGS` with `SMG_ADMIN_TOKEN` set to `token`, as an operator would.
 async fn smgctl(gw: &GatewayProcess, token: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = tokio::process::Command::new(bin_path("smgctl"));
-    cmd.arg("--url")
-        .arg(&gw.url)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("SMGCTL_CONFIG", "/nonexistent/smgctl.toml")
-        .env_remove("SMG_ADMIN_TOKEN")
-        .env_remove("SMG_API_KEY")
-        .env_remove("SMG_CONTEXT")
-        .env_remove("SMG_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(token) = token {
-        cmd.env("SMG_ADMIN_TOKEN", token);
-    }
-    tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("smgctl hung")
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(o: &Output, code: i32, what: &str) {
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "{what}\nstdout: {}\nstderr: {}",
-        stdout(o),
-        stderr(o)
-    );
+    harness::smgctl(&gw.url, token, args, None).await
 }
 
 /// The one secret a `create`/`rotate` prints: stdout is exactly that line, and stderr warns

@@ -3,49 +3,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use smg_tests::harness::{GatewayProcess, bin_path, eventually};
+use smg_tests::harness::{self, GatewayProcess, eventually, stderr, stdout};
 use smg_tests::mock::{Fault, FlushFault, HealthFault, MockConfig, MockFleet};
-use tokio::io::AsyncWriteExt;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn smgctl(gw_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = tokio::process::Command::new(bin_path("smgctl"));
-    cmd.arg("--url")
-        .arg(gw_url)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("SMGCTL_CONFIG", "/nonexistent/smgctl.toml")
-        .env_remove("SMG_ADMIN_TOKEN")
-        .env_remove("SMG_CONTEXT")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(input.as_bytes()).await.unwrap();
-    }
-    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("smgctl hung")
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    harness::smgctl(gw_url, None, args, stdin).await
 }
 
 /// Redact what changes between runs: ports and worker ids.

@@ -33,24 +33,38 @@ pub struct Worker {
     breaker: Mutex<CircuitBreaker>,
 }
 
-/// The spec and its JSON fields (without the braces), serialised once per change so that
-/// listing thousands of workers is a copy, not a re-serialisation.
+/// The spec, the start of the worker's `WorkerInfo` JSON (`{"id":…,"model_id":…,` and the
+/// spec's fields) and its circuit-breaker settings, derived once per change so that listing
+/// thousands of workers is a copy, not a re-serialisation, and routing does not re-resolve.
 #[derive(Debug)]
 struct SpecCell {
     spec: Arc<WorkerSpec>,
-    json_fields: Arc<str>,
+    json_head: Arc<str>,
+    breaker: BreakerConfig,
 }
 
 impl SpecCell {
-    fn new(spec: WorkerSpec) -> Self {
+    fn new(id: &str, spec: WorkerSpec) -> Self {
+        let mut head = String::with_capacity(1024);
+        head.push_str("{\"id\":");
+        head.push_str(&serde_json::to_string(id).unwrap_or_default());
+        if let Some(model) = spec.primary_model() {
+            head.push_str(",\"model_id\":");
+            head.push_str(&serde_json::to_string(model).unwrap_or_default());
+        }
         let json = serde_json::to_string(&spec).unwrap_or_else(|_| "{}".into());
         let fields = json
             .strip_prefix('{')
             .and_then(|j| j.strip_suffix('}'))
             .unwrap_or_default();
+        if !fields.is_empty() {
+            head.push(',');
+            head.push_str(fields);
+        }
         Self {
+            breaker: BreakerConfig::from_spec(&spec.resilience),
             spec: Arc::new(spec),
-            json_fields: Arc::from(fields),
+            json_head: Arc::from(head),
         }
     }
 }
@@ -78,8 +92,8 @@ fn status_from_u8(v: u8) -> WorkerStatus {
 impl Worker {
     pub fn new(id: String, spec: WorkerSpec, status: WorkerStatus) -> Self {
         Self {
+            spec: RwLock::new(SpecCell::new(&id, spec)),
             id,
-            spec: RwLock::new(SpecCell::new(spec)),
             status: AtomicU8::new(status_to_u8(status)),
             revision: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
@@ -98,40 +112,27 @@ impl Worker {
 
     /// Replace the spec; returns the new revision.
     pub fn set_spec(&self, spec: WorkerSpec) -> u64 {
-        let cell = SpecCell::new(spec);
+        let cell = SpecCell::new(&self.id, spec);
         *self.spec.write().unwrap_or_else(|p| p.into_inner()) = cell;
         self.revision.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     /// Append this worker's [`WorkerInfo`] JSON to `out`, byte-compatible with serde's
-    /// rendering of `self.info(job_status)` but reusing the cached spec fields.
+    /// rendering of `self.info(job_status)` but reusing the cached start of it.
     pub fn write_info_json(&self, out: &mut Vec<u8>, job_status: Option<&JobStatus>) {
-        let (spec, fields) = {
-            let cell = self.cell();
-            (cell.spec.clone(), cell.json_fields.clone())
-        };
+        use std::io::Write as _;
+        let head = self.cell().json_head.clone();
         let status = self.status();
-        out.extend_from_slice(b"{\"id\":");
-        let _ = serde_json::to_writer(&mut *out, &self.id);
-        if let Some(model) = spec.primary_model() {
-            out.extend_from_slice(b",\"model_id\":");
-            let _ = serde_json::to_writer(&mut *out, model);
-        }
-        out.push(b',');
-        out.extend_from_slice(fields.as_bytes());
-        out.extend_from_slice(b",\"is_healthy\":");
-        out.extend_from_slice(if status == WorkerStatus::Ready {
-            b"true"
-        } else {
-            b"false"
-        });
-        out.extend_from_slice(b",\"status\":\"");
-        out.extend_from_slice(status.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"load\":");
-        out.extend_from_slice(self.load().to_string().as_bytes());
-        out.extend_from_slice(b",\"circuit_breaker\":\"");
-        out.extend_from_slice(self.breaker_state().as_str().as_bytes());
-        out.push(b'"');
+        out.extend_from_slice(head.as_bytes());
+        // Writing to a Vec cannot fail.
+        let _ = write!(
+            out,
+            ",\"is_healthy\":{},\"status\":\"{}\",\"load\":{},\"circuit_breaker\":\"{}\"",
+            status == WorkerStatus::Ready,
+            status.as_str(),
+            self.load(),
+            self.breaker_state().as_str(),
+        );
         if let Some(job) = job_status {
             out.extend_from_slice(b",\"job_status\":");
             let _ = serde_json::to_writer(&mut *out, job);
@@ -161,7 +162,7 @@ impl Worker {
     }
 
     fn with_breaker<R>(&self, f: impl FnOnce(&mut CircuitBreaker, &BreakerConfig) -> R) -> R {
-        let config = BreakerConfig::from_spec(&self.spec().resilience);
+        let config = self.cell().breaker;
         let mut breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut breaker, &config)
     }
