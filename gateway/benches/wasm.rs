@@ -18,8 +18,8 @@ use smg_gateway::{Gateway, GatewayConfig};
 use smg_sdk::{MiddlewareAttachPoint, WorkerSpec};
 use smg_tests::mock::{DEFAULT_MODEL, MockConfig, MockFleet};
 
-const ROUNDS: usize = 8;
-const PER_ROUND: usize = 400;
+const ROUNDS: usize = 16;
+const PER_ROUND: usize = 250;
 const WARMUP: usize = 200;
 const DIRECT_CALLS: usize = 5000;
 const GOAL_US: f64 = 50.0;
@@ -27,6 +27,12 @@ const GOAL_US: f64 = 50.0;
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
+}
+
+fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    percentile(&sorted, 0.5)
 }
 
 fn us(d: Duration) -> f64 {
@@ -113,14 +119,18 @@ async fn main() {
         .unwrap();
 
     let (mut without, mut with) = (Vec::new(), Vec::new());
+    let mut paired = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
-        without.extend(round(&http, &url, &body, PER_ROUND).await);
+        let plain = round(&http, &url, &body, PER_ROUND).await;
         let added = client
             .wasm()
             .upload(module.clone(), "noop", &points)
             .await
             .unwrap();
-        with.extend(round(&http, &url, &body, PER_ROUND).await);
+        let wrapped = round(&http, &url, &body, PER_ROUND).await;
+        paired.push(us(median(&wrapped)) - us(median(&plain)));
+        without.extend(plain);
+        with.extend(wrapped);
         client
             .wasm()
             .remove(added.modules[0].uuid().unwrap())
@@ -129,11 +139,17 @@ async fn main() {
     }
 
     println!("WASM middleware: POST /v1/chat/completions through the gateway to a mock worker");
-    let p50_without = summary("no module", without);
-    let p50_with = summary("one OnRequest module", with);
-    let added_us = us(p50_with) - us(p50_without);
+    summary("no module", without);
+    summary("one OnRequest module", with);
+    // Each round pair ran back to back, so its difference is free of the drift between
+    // rounds that this 2-core machine shows; the median pair is the headline.
+    paired.sort_by(f64::total_cmp);
+    let added_us = paired[paired.len() / 2];
     println!(
-        "  added latency p50: {added_us:.1} µs (goal <= {GOAL_US:.0} µs): {}",
+        "  added latency p50 (median of {ROUNDS} paired rounds, range {:.1}..{:.1}): {added_us:.1} µs \
+         (goal <= {GOAL_US:.0} µs): {}",
+        paired[0],
+        paired[paired.len() - 1],
         if added_us <= GOAL_US {
             "met"
         } else {

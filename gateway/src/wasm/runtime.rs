@@ -233,7 +233,11 @@ impl WasmRuntime {
             .max_memory_size(limits.memory_bytes)
             .max_memories_per_component(4)
             .max_core_instances_per_component(16)
-            .max_tables_per_component(16);
+            .max_tables_per_component(16)
+            // Reset what a typical middleware touches with memset instead of an madvise
+            // system call on every call's teardown; anything beyond is still decommitted.
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(64 << 10);
         let mut config = Config::new();
         config
             .async_support(true)
