@@ -147,13 +147,15 @@ impl Tmux {
         self.pane_format("#{pane_pid}")?.parse().ok()
     }
 
-    /// Whether the program has exited, and its status.
+    /// Whether the program has exited, and its status. tmux reports the status once it has
+    /// reaped the program, which it sometimes does late (the pane may even show as dead
+    /// first); until then the exited program is a zombie whose exit status Linux shows in
+    /// `/proc/<pid>/stat`.
     pub fn exit_status(&self) -> Option<i32> {
-        match self
-            .pane_format("#{pane_dead} #{pane_dead_status}")?
-            .split_once(' ')
-        {
-            Some(("1", status)) => status.parse().ok().or(Some(-1)),
+        let pane = self.pane_format("#{pane_dead}|#{pane_dead_status}|#{pane_pid}")?;
+        match pane.split('|').collect::<Vec<_>>()[..] {
+            ["1", status, _] if !status.is_empty() => status.parse().ok().or(Some(-1)),
+            [_, _, pid] => zombie_exit_status(pid),
             _ => None,
         }
     }
@@ -192,4 +194,17 @@ impl Drop for Tmux {
 /// The line of `screen` that contains `needle`.
 pub fn line_with<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
     screen.lines().find(|l| l.contains(needle))
+}
+
+/// The exit code of process `pid` if it has exited but not been reaped yet (state `Z`):
+/// fields 3 (state) and 52 (exit status as `waitpid` reports it) of `/proc/<pid>/stat`.
+fn zombie_exit_status(pid: &str) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it are space-separated.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    if fields.first() != Some(&"Z") {
+        return None;
+    }
+    let wait_status: i32 = fields.get(49)?.parse().ok()?;
+    Some((wait_status >> 8) & 0xff)
 }
