@@ -62,7 +62,10 @@ async fn drive(url: &str, body: &'static str, connections: usize) -> (f64, Vec<D
 async fn bare_proxy(worker_url: String) -> std::net::SocketAddr {
     use axum::body::{Body, Bytes};
     use axum::response::Response;
-    let client = reqwest::Client::builder().tcp_nodelay(true).build().unwrap();
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
     let target = format!("{worker_url}/v1/chat/completions");
     let app = axum::Router::new().route(
         "/v1/chat/completions",

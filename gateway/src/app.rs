@@ -17,9 +17,20 @@ use crate::store::{self, StoreError};
 use crate::upstream::WorkerHttp;
 use crate::workers::{WorkerError, WorkerService};
 
-/// Everything handlers share.
+/// Everything handlers share. One pointer: axum clones the state for every extractor and
+/// middleware of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+pub struct SharedState {
     pub config: Arc<GatewayConfig>,
     pub workers: Arc<WorkerService>,
     pub http: WorkerHttp,
@@ -30,10 +41,10 @@ pub struct AppState {
     pub proxy: Arc<Proxy>,
     pub metrics: Arc<Metrics>,
     pub auth: Arc<crate::auth::AuthService>,
-    draining: Arc<AtomicBool>,
+    draining: AtomicBool,
 }
 
-impl AppState {
+impl SharedState {
     pub fn fanout(&self) -> Fanout<'_> {
         Fanout {
             http: &self.http,
@@ -113,7 +124,7 @@ impl Gateway {
         if reloading > 0 {
             tracing::info!(count = reloading, "reloading tokenizers from the store");
         }
-        let state = AppState {
+        let state = AppState(Arc::new(SharedState {
             config: config.clone(),
             workers,
             http,
@@ -123,8 +134,8 @@ impl Gateway {
             proxy,
             metrics,
             auth,
-            draining: Arc::new(AtomicBool::new(false)),
-        };
+            draining: AtomicBool::new(false),
+        }));
         let bind = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&bind)
             .await

@@ -14,7 +14,7 @@ pub struct Metrics {
     registry: Registry,
     pub requests: IntCounterVec,
     pub duration: HistogramVec,
-    pub in_flight: IntGaugeVec,
+    in_flight: IntGaugeVec,
     pub retries: IntCounterVec,
     breaker_state: IntGaugeVec,
     worker_healthy: IntGaugeVec,
@@ -107,6 +107,7 @@ impl Metrics {
         self.breaker_state.reset();
         self.worker_healthy.reset();
         self.worker_load.reset();
+        self.in_flight.reset();
         for worker in workers.all() {
             let url = worker.url();
             self.breaker_state
@@ -116,9 +117,13 @@ impl Metrics {
             self.worker_healthy
                 .with_label_values(&[url.as_str(), status.as_str()])
                 .set(i64::from(worker.is_ready()));
+            // The worker's own in-flight count, read at scrape time rather than kept twice
+            // on the request path.
+            let load = i64::try_from(worker.load()).unwrap_or(i64::MAX);
             self.worker_load
                 .with_label_values(&[url.as_str()])
-                .set(i64::try_from(worker.load()).unwrap_or(i64::MAX));
+                .set(load);
+            self.in_flight.with_label_values(&[url.as_str()]).set(load);
         }
         self.job_queue_depth
             .set(i64::try_from(job_queue_depth).unwrap_or(i64::MAX));

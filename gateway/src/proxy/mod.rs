@@ -20,6 +20,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use rand::Rng;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use smg_sdk::{ConnectionMode, ResilienceUpdate, WorkerType};
 
 use crate::error::ApiError;
@@ -127,26 +128,23 @@ impl Retry<'_> {
     }
 }
 
-/// What the proxy needs from a request body: the model and, for cache-aware routing, the
-/// prompt. Everything else is skipped without being materialised.
+/// What the proxy needs from a request body, in one pass: the model and, for cache-aware
+/// routing, the prompt fields (kept raw, parsed only when the policy wants the prompt).
+/// Everything else is skipped without being materialised.
 #[derive(Deserialize)]
 struct Peek<'a> {
     #[serde(borrow, default)]
     model: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct PromptPeek {
-    #[serde(default)]
-    messages: Option<Vec<MessagePeek>>,
-    #[serde(default)]
-    prompt: Option<serde_json::Value>,
-    #[serde(default)]
-    text: Option<serde_json::Value>,
-    #[serde(default)]
-    input: Option<serde_json::Value>,
-    #[serde(default)]
-    query: Option<serde_json::Value>,
+    #[serde(borrow, default)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    prompt: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    text: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    query: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -168,21 +166,28 @@ fn push_text(value: &serde_json::Value, out: &mut String) {
     }
 }
 
-fn prompt_text(body: &[u8]) -> String {
-    let mut out = String::new();
-    if let Ok(peek) = serde_json::from_slice::<PromptPeek>(body) {
-        for message in peek.messages.iter().flatten() {
+impl Peek<'_> {
+    /// The text a cache-aware policy matches on: message contents, then the other prompt
+    /// fields; parts that do not have the expected shape are skipped.
+    fn prompt_text(&self) -> String {
+        let mut out = String::new();
+        let messages = self
+            .messages
+            .and_then(|raw| serde_json::from_str::<Vec<MessagePeek>>(raw.get()).ok());
+        for message in messages.iter().flatten() {
             push_text(&message.content, &mut out);
             out.push('\n');
         }
-        for value in [&peek.prompt, &peek.text, &peek.input, &peek.query]
+        for raw in [self.prompt, self.text, self.input, self.query]
             .into_iter()
             .flatten()
         {
-            push_text(value, &mut out);
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(raw.get()) {
+                push_text(&value, &mut out);
+            }
         }
+        out
     }
-    out
 }
 
 /// Request headers never forwarded: hop-by-hop ones (RFC 9110 §7.6.1; plus those the
@@ -276,7 +281,6 @@ impl InFlight {
     ) -> Self {
         worker.in_flight.fetch_add(1, Ordering::Relaxed);
         let url = worker.url();
-        metrics.in_flight.with_label_values(&[url.as_str()]).inc();
         // Label by the model the worker serves, never by a client-chosen string.
         let model = worker.spec().primary_model().unwrap_or("*").to_string();
         Self {
@@ -300,7 +304,6 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.worker.in_flight.fetch_sub(1, Ordering::Relaxed);
         let url = self.url.as_str();
-        self.metrics.in_flight.with_label_values(&[url]).dec();
         if self.stream_failed {
             self.worker.record_outcome(false);
             self.status = "stream_error".into();
@@ -381,8 +384,11 @@ impl Proxy {
         body: Bytes,
     ) -> Response {
         let started = Instant::now();
-        let model = match serde_json::from_slice::<Peek>(&body) {
-            Ok(peek) => peek.model.map(Cow::into_owned),
+        let (model, prompt) = match serde_json::from_slice::<Peek>(&body) {
+            Ok(peek) => (
+                peek.model.as_deref().map(str::to_owned),
+                self.policy.needs_prompt().then(|| peek.prompt_text()),
+            ),
             Err(e) => {
                 return ApiError::bad_request(
                     "BAD_REQUEST",
@@ -391,7 +397,6 @@ impl Proxy {
                 .into_response();
             }
         };
-        let prompt = self.policy.needs_prompt().then(|| prompt_text(&body));
         let mut tried: Vec<String> = Vec::new();
         // The previous attempt's failure and the backoff before the next attempt.
         let mut last_failure: Option<(Failure, Duration)> = None;
@@ -656,10 +661,16 @@ mod tests {
 
     #[test]
     fn prompt_text_reads_every_request_shape() {
+        let prompt_text = |body: &[u8]| {
+            serde_json::from_slice::<Peek>(body)
+                .map(|peek| peek.prompt_text())
+                .unwrap_or_default()
+        };
         let chat = br#"{"model":"m","messages":[{"role":"system","content":"sys"},{"role":"user","content":[{"type":"text","text":"hi"}]}]}"#;
         assert_eq!(prompt_text(chat), "sys\nhi\n");
         assert_eq!(prompt_text(br#"{"prompt":"p"}"#), "p");
         assert_eq!(prompt_text(br#"{"text":["a","b"]}"#), "ab");
+        assert_eq!(prompt_text(br#"{"messages":"odd","query":"q"}"#), "q");
         assert_eq!(prompt_text(br#"not json"#), "");
     }
 
