@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde::Deserialize;
 use smg_sdk::{WorkerSpec, WorkerUpdateRequest};
 
@@ -53,8 +54,14 @@ pub struct ListQuery {
 }
 
 pub async fn list(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQuery>) -> Response {
-    let body = state.workers.list_json(query.model.as_deref());
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    let mut pieces = state.workers.list_pieces(query.model.as_deref());
+    let body = futures::stream::iter(std::iter::from_fn(move || pieces.next_piece()))
+        .map(Ok::<_, std::convert::Infallible>);
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
 }
 
 pub async fn get(

@@ -9,4 +9,4 @@ pub mod service;
 pub mod url;
 
 pub use registry::{Registry, Worker};
-pub use service::{CreateWorkerRequest, WorkerError, WorkerService};
+pub use service::{CreateWorkerRequest, WorkerError, WorkerListPieces, WorkerService};

@@ -291,37 +291,31 @@ impl WorkerService {
     /// `GET /workers[?model=]`: the `WorkerListResponse` document rendered straight to JSON
     /// bytes from each worker's cached spec fields, which keeps large fleets fast.
     pub fn list_json(&self, model: Option<&str>) -> Vec<u8> {
+        let mut pieces = self.list_pieces(model);
+        let mut out = Vec::new();
+        while let Some(piece) = pieces.next_piece() {
+            out.extend_from_slice(&piece);
+        }
+        out
+    }
+
+    /// The same document in pieces of [`WORKERS_PER_PIECE`] workers, rendered one at a time
+    /// as they are asked for: a large list is written to the socket while the rest is still
+    /// being rendered. The worker set is the one registered now.
+    pub fn list_pieces(&self, model: Option<&str>) -> WorkerListPieces {
         let workers: Vec<Arc<Worker>> = self
             .registry
             .all()
             .into_iter()
             .filter(|w| model.is_none_or(|m| w.spec().serves(m)))
             .collect();
-        let mut stats = WorkerListStats::default();
-        let mut out = Vec::with_capacity(workers.len() * 1024 + 128);
-        out.extend_from_slice(b"{\"workers\":[");
-        let track_jobs = !self.jobs.is_empty();
-        for (i, worker) in workers.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            match worker.spec().worker_type {
-                WorkerType::Prefill => stats.prefill_count += 1,
-                WorkerType::Decode => stats.decode_count += 1,
-                WorkerType::Regular => stats.regular_count += 1,
-                WorkerType::Encode => {}
-            }
-            let job = if track_jobs {
-                self.jobs.get(&worker.url())
-            } else {
-                None
-            };
-            worker.write_info_json(&mut out, job.as_ref());
+        WorkerListPieces {
+            jobs: (!self.jobs.is_empty()).then(|| self.jobs.clone()),
+            workers,
+            next: 0,
+            stats: WorkerListStats::default(),
+            done: false,
         }
-        out.extend_from_slice(format!("],\"total\":{},\"stats\":", workers.len()).as_bytes());
-        let _ = serde_json::to_writer(&mut out, &stats);
-        out.push(b'}');
-        out
     }
 
     /// `GET /workers/{id}`: the worker, or the pending form while its registration job is
@@ -765,5 +759,56 @@ async fn remove_failed(
                 tracing::error!(%id, error = %e, "could not remove failed worker");
             }
         }
+    }
+}
+
+/// Workers rendered per piece of a streamed `GET /workers` (about 1 KiB each).
+const WORKERS_PER_PIECE: usize = 256;
+
+/// A `GET /workers` document being rendered piece by piece; see
+/// [`WorkerService::list_pieces`].
+pub struct WorkerListPieces {
+    /// Registration jobs to show beside workers; `None` when none are tracked.
+    jobs: Option<Arc<JobTracker>>,
+    workers: Vec<Arc<Worker>>,
+    next: usize,
+    stats: WorkerListStats,
+    done: bool,
+}
+
+impl WorkerListPieces {
+    /// The next piece of the document, `None` once it is complete.
+    pub fn next_piece(&mut self) -> Option<Vec<u8>> {
+        if self.done {
+            return None;
+        }
+        let end = (self.next + WORKERS_PER_PIECE).min(self.workers.len());
+        let mut out = Vec::with_capacity((end - self.next) * 1024 + 128);
+        if self.next == 0 {
+            out.extend_from_slice(b"{\"workers\":[");
+        }
+        for (i, worker) in self.workers[self.next..end].iter().enumerate() {
+            if self.next + i > 0 {
+                out.push(b',');
+            }
+            match worker.spec().worker_type {
+                WorkerType::Prefill => self.stats.prefill_count += 1,
+                WorkerType::Decode => self.stats.decode_count += 1,
+                WorkerType::Regular => self.stats.regular_count += 1,
+                WorkerType::Encode => {}
+            }
+            let job = self.jobs.as_ref().and_then(|jobs| jobs.get(&worker.url()));
+            worker.write_info_json(&mut out, job.as_ref());
+        }
+        self.next = end;
+        if end == self.workers.len() {
+            out.extend_from_slice(
+                format!("],\"total\":{},\"stats\":", self.workers.len()).as_bytes(),
+            );
+            let _ = serde_json::to_writer(&mut out, &self.stats);
+            out.push(b'}');
+            self.done = true;
+        }
+        Some(out)
     }
 }
