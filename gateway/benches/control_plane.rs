@@ -2,7 +2,9 @@
 //! run; run with `cargo bench -p smg-gateway --bench control_plane`.
 //!
 //! 1. `/get_loads` over 1000 simulated workers that answer after 20 ms, divided by the same
-//!    call over 1 such worker (goal ≤ 2.0): the fan-out must be concurrent and bounded.
+//!    call over 1 such worker (goal ≤ 2.0): the fan-out must be concurrent and bounded. The
+//!    same calls made by a bare reqwest client, without the gateway, are measured alongside:
+//!    the simulated workers share the machine's cores, so that is the floor here.
 //! 2. `GET /workers` with 10,000 registered workers (health checks disabled): p50 (goal ≤ 10 ms).
 //!
 //! The first needs about 3 open files per simulated worker; the bench raises its soft
@@ -67,6 +69,27 @@ async fn time_get(http: &reqwest::Client, url: &str) -> Duration {
     elapsed
 }
 
+/// The floor of any fan-out on this machine: the same 1000 `/v1/loads` calls made straight
+/// from a bare reqwest client with the same concurrency, each body parsed as JSON, no gateway.
+async fn bare_fan_out(http: &reqwest::Client, fleet: &MockFleet) -> Duration {
+    use futures::StreamExt;
+    let started = Instant::now();
+    let answered = futures::stream::iter(fleet.urls().iter().map(|url| async move {
+        http.get(format!("{url}/v1/loads?include=core,disagg,queues,memory"))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    }))
+    .buffered(GatewayConfig::default().fanout_concurrency)
+    .count()
+    .await;
+    assert_eq!(answered, fleet.urls().len());
+    started.elapsed()
+}
+
 async fn bench_get_loads() {
     let slow = MockConfig {
         fault: Fault {
@@ -88,17 +111,28 @@ async fn bench_get_loads() {
     // Warm the connection pools.
     time_get(&http, &url_many).await;
     time_get(&http, &url_one).await;
+    bare_fan_out(&http, &many).await;
+    bare_fan_out(&http, &one).await;
     let (mut t_many, mut t_one) = (Vec::new(), Vec::new());
+    let (mut bare_many, mut bare_one) = (Vec::new(), Vec::new());
     for _ in 0..15 {
         t_many.push(time_get(&http, &url_many).await);
         t_one.push(time_get(&http, &url_one).await);
+        bare_many.push(bare_fan_out(&http, &many).await);
+        bare_one.push(bare_fan_out(&http, &one).await);
     }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let (m, o) = (median(t_many), median(t_one));
+    let (bm, bo) = (median(bare_many), median(bare_one));
     println!(
-        "get_loads: 1000 workers p50 {:.1} ms, 1 worker p50 {:.1} ms, ratio {:.2} (goal <= 2.0)",
-        m.as_secs_f64() * 1e3,
-        o.as_secs_f64() * 1e3,
-        m.as_secs_f64() / o.as_secs_f64()
+        "get_loads: 1000 workers p50 {:.1} ms, 1 worker p50 {:.1} ms, ratio {:.2} (goal <= 2.0); \
+         bare fan-out without the gateway (the floor here): {:.1} ms / {:.1} ms, ratio {:.2}",
+        ms(m),
+        ms(o),
+        ms(m) / ms(o),
+        ms(bm),
+        ms(bo),
+        ms(bm) / ms(bo)
     );
     gw_many.shutdown().await.unwrap();
     gw_one.shutdown().await.unwrap();
