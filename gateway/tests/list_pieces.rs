@@ -10,17 +10,30 @@ use smg_gateway::workers::Worker;
 use smg_gateway::{Gateway, GatewayConfig};
 use smg_sdk::{WorkerSpec, WorkerStatus, WorkerType};
 
-#[tokio::test]
-async fn a_list_of_several_pieces_is_one_document() {
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(GatewayConfig {
+async fn start(dir: &tempfile::TempDir) -> Gateway {
+    Gateway::start(GatewayConfig {
         port: 0,
         prometheus_port: 0,
         store: dir.path().join("list.db"),
         ..GatewayConfig::default()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+async fn list(gw: &Gateway) -> serde_json::Value {
+    reqwest::get(format!("http://{}/workers", gw.addr))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_list_of_several_pieces_is_one_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&dir).await;
     let registry = &gw.state.workers.registry;
     const COUNT: usize = 700;
     for i in 0..COUNT {
@@ -33,12 +46,7 @@ async fn a_list_of_several_pieces_is_one_document() {
         registry.insert(Arc::new(Worker::new(id, spec, WorkerStatus::Ready)));
     }
 
-    let body: serde_json::Value = reqwest::get(format!("http://{}/workers", gw.addr))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = list(&gw).await;
     let workers = body["workers"].as_array().unwrap();
     assert_eq!(workers.len(), COUNT);
     assert_eq!(body["total"], COUNT);
@@ -66,20 +74,8 @@ async fn a_list_of_several_pieces_is_one_document() {
 #[tokio::test]
 async fn an_empty_list_is_a_document_too() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(GatewayConfig {
-        port: 0,
-        prometheus_port: 0,
-        store: dir.path().join("empty.db"),
-        ..GatewayConfig::default()
-    })
-    .await
-    .unwrap();
-    let body: serde_json::Value = reqwest::get(format!("http://{}/workers", gw.addr))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let gw = start(&dir).await;
+    let body = list(&gw).await;
     assert_eq!(body["workers"], serde_json::json!([]));
     assert_eq!(body["total"], 0);
     gw.shutdown().await.unwrap();
