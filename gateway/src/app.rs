@@ -196,10 +196,13 @@ impl Gateway {
     pub async fn shutdown(self) -> std::io::Result<()> {
         self.state.draining.store(true, Ordering::Relaxed);
         self.shutdown.cancel();
-        match self.server.await {
+        let served = match self.server.await {
             Ok(result) => result,
             Err(e) => Err(std::io::Error::other(e)),
-        }
+        };
+        // Refusals counted since the last note would otherwise be lost with the process.
+        self.state.auth.audit.flush_suppressed().await;
+        served
     }
 }
 

@@ -1901,14 +1901,12 @@ async fn audit_events_past_the_retention_age_are_pruned() {
     assert_ne!(log.events[0].id, old[0].id);
 }
 
-#[tokio::test]
-async fn a_flood_of_refusals_is_bounded_and_fully_accounted_for() {
+/// Send `count` unauthenticated writes, 16 at a time; every one must be refused. Returns
+/// how long that took, in seconds.
+async fn flood_of_refusals(gw: &GatewayProcess, count: usize) -> f64 {
     use futures::StreamExt;
-    const FLOOD: usize = 500;
-    let static_admin = format!("ops:Ops:admin:{STATIC_ADMIN}");
-    let gw = GatewayProcess::start(&["--control-plane-api-keys", &static_admin]).await;
     let started = Instant::now();
-    let statuses: Vec<u16> = futures::stream::iter(0..FLOOD)
+    let statuses: Vec<u16> = futures::stream::iter(0..count)
         .map(|_| {
             let url = gw.url.clone();
             async move {
@@ -1921,12 +1919,12 @@ async fn a_flood_of_refusals_is_bounded_and_fully_accounted_for() {
         .buffer_unordered(16)
         .collect()
         .await;
-    let elapsed = started.elapsed().as_secs_f64();
     assert!(statuses.iter().all(|s| *s == 401));
-    // Any later event writes the count of refusals that were not stored, first.
-    let admin = gw.admin_client(STATIC_ADMIN);
-    admin.flush_cache().await.unwrap();
+    started.elapsed().as_secs_f64()
+}
 
+/// Refusals of `/flush_cache` in the audit log: (stored one by one, counted in summary notes).
+async fn refusals_in_audit_log(admin: &smg_sdk::Client) -> (usize, usize) {
     let log = admin
         .audit(&AuditQuery {
             limit: Some(1000),
@@ -1939,7 +1937,7 @@ async fn a_flood_of_refusals_is_bounded_and_fully_accounted_for() {
         .iter()
         .filter(|e| e.path == "/flush_cache" && e.outcome == AuditOutcome::Denied)
         .count();
-    let dropped: usize = log
+    let counted = log
         .events
         .iter()
         .filter(|e| e.path == "-")
@@ -1949,6 +1947,20 @@ async fn a_flood_of_refusals_is_bounded_and_fully_accounted_for() {
             summary.split(' ').next().unwrap().parse::<usize>().unwrap()
         })
         .sum();
+    (stored, counted)
+}
+
+#[tokio::test]
+async fn a_flood_of_refusals_is_bounded_and_fully_accounted_for() {
+    const FLOOD: usize = 500;
+    let static_admin = format!("ops:Ops:admin:{STATIC_ADMIN}");
+    let gw = GatewayProcess::start(&["--control-plane-api-keys", &static_admin]).await;
+    let elapsed = flood_of_refusals(&gw, FLOOD).await;
+    // Any later event writes the count of refusals that were not stored, first.
+    let admin = gw.admin_client(STATIC_ADMIN);
+    admin.flush_cache().await.unwrap();
+
+    let (stored, dropped) = refusals_in_audit_log(&admin).await;
     assert_eq!(
         stored + dropped,
         FLOOD,
@@ -1959,5 +1971,22 @@ async fn a_flood_of_refusals_is_bounded_and_fully_accounted_for() {
     assert!(
         (stored as f64) <= bound,
         "{stored} refusals stored in {elapsed:.1}s"
+    );
+}
+
+#[tokio::test]
+async fn refusals_counted_when_the_gateway_stops_are_written() {
+    const FLOOD: usize = 400;
+    let static_admin = format!("ops:Ops:admin:{STATIC_ADMIN}");
+    let mut gw = GatewayProcess::start(&["--control-plane-api-keys", &static_admin]).await;
+    flood_of_refusals(&gw, FLOOD).await;
+    // Nothing else happens before a graceful stop: the count is written on the way out.
+    gw.restart().await;
+    let (stored, counted) = refusals_in_audit_log(&gw.admin_client(STATIC_ADMIN)).await;
+    assert!(counted > 0, "the flood outran the burst: {stored} stored");
+    assert_eq!(
+        stored + counted,
+        FLOOD,
+        "every refusal is stored or counted"
     );
 }
