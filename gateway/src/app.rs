@@ -95,8 +95,6 @@ impl Gateway {
         let store = store::open(&config.store).await?;
         let auth =
             crate::auth::AuthService::start(&config.auth, &config.host, store.clone()).await?;
-        // Before any worker exists: each resolves its breaker settings when its spec is set.
-        crate::proxy::breaker::set_gateway_defaults(config.breaker());
         let http = WorkerHttp::new()?;
         let workers = WorkerService::start(config.clone(), store.clone(), http.clone());
         let restored = workers.restore().await?;

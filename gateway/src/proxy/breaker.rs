@@ -3,7 +3,6 @@
 //! more than the window); open workers are skipped until `timeout`; then half-open lets
 //! traffic probe it, closing after `success_threshold` successes or re-opening on a failure.
 
-use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use smg_sdk::ResilienceUpdate;
@@ -59,22 +58,8 @@ const UPSTREAM_DEFAULTS: BreakerConfig = BreakerConfig {
     window: Duration::from_secs(120),
 };
 
-/// The gateway-wide settings. Process-wide because a worker resolves its breaker settings
-/// from its spec alone; one gateway runs per process (in-process tests keep the defaults).
-static GATEWAY_DEFAULTS: RwLock<BreakerConfig> = RwLock::new(UPSTREAM_DEFAULTS);
-
-/// Install the gateway-wide settings (at start-up, from the flags).
-pub fn set_gateway_defaults(config: BreakerConfig) {
-    *GATEWAY_DEFAULTS.write().unwrap_or_else(|p| p.into_inner()) = config;
-}
-
 impl BreakerConfig {
-    /// A worker's settings: its `resilience` overrides over the gateway-wide ones.
-    pub fn from_spec(r: &ResilienceUpdate) -> Self {
-        let base = *GATEWAY_DEFAULTS.read().unwrap_or_else(|p| p.into_inner());
-        Self::resolve(&base, r)
-    }
-
+    /// A worker's settings: its `resilience` overrides over the gateway-wide ones (`base`).
     pub fn resolve(base: &Self, r: &ResilienceUpdate) -> Self {
         Self {
             disabled: r.disable_circuit_breaker.unwrap_or(base.disabled),

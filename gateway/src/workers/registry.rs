@@ -31,6 +31,8 @@ pub struct Worker {
     pub in_flight: AtomicUsize,
     pub probes: Mutex<ProbeHistory>,
     breaker: Mutex<CircuitBreaker>,
+    /// The gateway-wide breaker settings that the spec's `resilience` overrides.
+    breaker_defaults: BreakerConfig,
 }
 
 /// The spec, the start of the worker's `WorkerInfo` JSON (`{"id":…,"model_id":…,` and the
@@ -44,7 +46,7 @@ struct SpecCell {
 }
 
 impl SpecCell {
-    fn new(id: &str, spec: WorkerSpec) -> Self {
+    fn new(id: &str, spec: WorkerSpec, breaker_defaults: &BreakerConfig) -> Self {
         let mut head = String::with_capacity(1024);
         head.push_str("{\"id\":");
         head.push_str(&serde_json::to_string(id).unwrap_or_default());
@@ -62,7 +64,7 @@ impl SpecCell {
             head.push_str(fields);
         }
         Self {
-            breaker: BreakerConfig::from_spec(&spec.resilience),
+            breaker: BreakerConfig::resolve(breaker_defaults, &spec.resilience),
             spec: Arc::new(spec),
             json_head: Arc::from(head),
         }
@@ -90,9 +92,21 @@ fn status_from_u8(v: u8) -> WorkerStatus {
 }
 
 impl Worker {
+    /// A worker with upstream's breaker defaults under its own `resilience` overrides.
     pub fn new(id: String, spec: WorkerSpec, status: WorkerStatus) -> Self {
+        Self::with_breaker_defaults(id, spec, status, BreakerConfig::default())
+    }
+
+    /// A worker whose `resilience` overrides the gateway's `--cb-*` settings.
+    pub fn with_breaker_defaults(
+        id: String,
+        spec: WorkerSpec,
+        status: WorkerStatus,
+        breaker_defaults: BreakerConfig,
+    ) -> Self {
         Self {
-            spec: RwLock::new(SpecCell::new(&id, spec)),
+            spec: RwLock::new(SpecCell::new(&id, spec, &breaker_defaults)),
+            breaker_defaults,
             id,
             status: AtomicU8::new(status_to_u8(status)),
             revision: AtomicU64::new(0),
@@ -112,7 +126,7 @@ impl Worker {
 
     /// Replace the spec; returns the new revision.
     pub fn set_spec(&self, spec: WorkerSpec) -> u64 {
-        let cell = SpecCell::new(&self.id, spec);
+        let cell = SpecCell::new(&self.id, spec, &self.breaker_defaults);
         *self.spec.write().unwrap_or_else(|p| p.into_inner()) = cell;
         self.revision.fetch_add(1, Ordering::SeqCst) + 1
     }
@@ -313,6 +327,30 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn breaker_defaults_belong_to_the_gateway_that_made_the_worker() {
+        let strict = BreakerConfig {
+            failure_threshold: 2,
+            ..BreakerConfig::default()
+        };
+        let spec = || WorkerSpec::new("http://w:1");
+        let gateway_a =
+            Worker::with_breaker_defaults("a".into(), spec(), WorkerStatus::Ready, strict);
+        let gateway_b = Worker::new("b".into(), spec(), WorkerStatus::Ready);
+        for _ in 0..2 {
+            gateway_a.record_outcome(false);
+            gateway_b.record_outcome(false);
+        }
+        assert_eq!(gateway_a.breaker_state(), BreakerState::Open);
+        assert_eq!(gateway_b.breaker_state(), BreakerState::Closed);
+        // A new spec keeps the gateway's defaults under its own overrides.
+        let mut lenient = spec();
+        lenient.resilience.cb_success_threshold = Some(1);
+        gateway_a.set_spec(lenient);
+        assert_eq!(gateway_a.cell().breaker.failure_threshold, 2);
+        assert_eq!(gateway_a.cell().breaker.success_threshold, 1);
+    }
 
     #[test]
     fn reservation_is_idempotent_per_url() {

@@ -138,6 +138,15 @@ pub fn parse_worker_id(raw: &str) -> Result<(), WorkerError> {
 
 impl WorkerService {
     /// Build the service and start its job dispatcher, sweeper and failure listener.
+    fn new_worker(&self, id: String, spec: WorkerSpec, status: WorkerStatus) -> Arc<Worker> {
+        Arc::new(Worker::with_breaker_defaults(
+            id,
+            spec,
+            status,
+            self.config.breaker(),
+        ))
+    }
+
     pub fn start(config: Arc<GatewayConfig>, store: SharedStore, http: WorkerHttp) -> Arc<Self> {
         let capacity = config.job_queue_capacity.max(1);
         let (queue, rx) = mpsc::channel(capacity);
@@ -188,7 +197,7 @@ impl WorkerService {
             let replacement = record.replacement.map(decode).transpose()?;
             self.registry.reserve(&id, &spec.url);
             let queued = if record.registered {
-                let worker = Arc::new(Worker::new(id.clone(), spec, WorkerStatus::Pending));
+                let worker = self.new_worker(id.clone(), spec, WorkerStatus::Pending);
                 self.registry.insert(worker.clone());
                 if !self.mark_if_unsupported(&worker) {
                     self.health.watch(worker.clone(), true, true);
@@ -536,7 +545,7 @@ impl WorkerService {
                 if self.registry.is_registered(&id) {
                     Err("Workflow failed at step register_workers: the URL was registered concurrently".to_string())
                 } else {
-                    let worker = Arc::new(Worker::new(id.clone(), resolved.clone(), WorkerStatus::Ready));
+                    let worker = self.new_worker(id.clone(), resolved.clone(), WorkerStatus::Ready);
                     let unsupported = self.mark_if_unsupported(&worker);
                     self.registry.insert(worker.clone());
                     if !unsupported {
