@@ -92,6 +92,16 @@ async fn bare_proxy(worker_url: String) -> std::net::SocketAddr {
     addr
 }
 
+/// A runtime on one thread, named so that a profile tells the sides apart.
+fn one_thread_runtime(name: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn p50(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -101,26 +111,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    // The worker and the gateway each get their own runtime thread, as separate processes
-    // would; the load generator runs on the main runtime.
-    let worker_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("bench-worker")
-        .enable_all()
-        .build()
-        .unwrap();
-    let gateway_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("bench-gateway")
-        .enable_all()
-        .build()
-        .unwrap();
-    let load_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("bench-load")
-        .enable_all()
-        .build()
-        .unwrap();
+    // The worker, the gateway and the load generator each get their own runtime thread, as
+    // separate processes would.
+    let worker_rt = one_thread_runtime("bench-worker");
+    let gateway_rt = one_thread_runtime("bench-gateway");
+    let load_rt = one_thread_runtime("bench-load");
 
     let fleet = worker_rt
         .block_on(MockFleet::start(0, 1, MockConfig::default()))

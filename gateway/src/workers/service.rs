@@ -137,7 +137,7 @@ pub fn parse_worker_id(raw: &str) -> Result<(), WorkerError> {
 }
 
 impl WorkerService {
-    /// Build the service and start its job dispatcher, sweeper and failure listener.
+    /// A worker under this gateway's circuit-breaker defaults (`--cb-*`).
     fn new_worker(&self, id: String, spec: WorkerSpec, status: WorkerStatus) -> Arc<Worker> {
         Arc::new(Worker::with_breaker_defaults(
             id,
@@ -147,6 +147,7 @@ impl WorkerService {
         ))
     }
 
+    /// Build the service and start its job dispatcher, sweeper and failure listener.
     pub fn start(config: Arc<GatewayConfig>, store: SharedStore, http: WorkerHttp) -> Arc<Self> {
         let capacity = config.job_queue_capacity.max(1);
         let (queue, rx) = mpsc::channel(capacity);
