@@ -820,6 +820,7 @@ async fn update(ctx: &Ctx, args: UpdateArgs) -> Result<Exit> {
             .map(read_secret_file)
             .transpose()?,
         health: (!health.is_empty()).then_some(health),
+        disabled: None,
     };
     if update == WorkerUpdateRequest::default() {
         return Err(UsageError(

@@ -316,6 +316,7 @@ pub fn load_from_metrics(
     };
     Ok(WorkerLoadResponse {
         timestamp: chrono::Utc::now().to_rfc3339(),
+        version: String::new(),
         dp_rank_count: 1,
         loads: vec![snapshot],
     })

@@ -105,6 +105,7 @@ pub fn worker(i: usize) -> WorkerInfo {
             .into(),
         ),
         job_status,
+        engine_load: None,
     }
 }
 
@@ -142,6 +143,7 @@ pub fn load(i: usize, tick: usize) -> WorkerLoad {
         .collect();
     let details = WorkerLoadResponse {
         timestamp: "2025-06-15T15:06:40Z".into(),
+        version: String::new(),
         dp_rank_count: ranks as i32,
         loads,
     };

@@ -215,6 +215,7 @@ impl Worker {
             load: self.load(),
             circuit_breaker: Some(self.breaker_state().as_str().to_string()),
             job_status,
+            engine_load: None,
         }
     }
 }

@@ -690,6 +690,7 @@ fn pending_info(id: &str, spec: Arc<WorkerSpec>, job: JobStatus) -> WorkerInfo {
         load: 0,
         circuit_breaker: None,
         job_status: Some(job),
+        engine_load: None,
     }
 }
 

@@ -608,6 +608,17 @@ pub struct WorkerSpec {
     /// Handshake address of a ZMQ worker (`tcp://…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zmq_handshake_address: Option<String>,
+    /// Talk HTTP/2 to the worker (upstream 1.13).
+    #[serde(default)]
+    pub http2: bool,
+    /// Cordoned: registered, health-checked and listed, but given no new traffic (seed 004's
+    /// `enabled: false`). Set with `PATCH {"disabled": true}`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub disabled: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl WorkerSpec {
@@ -640,6 +651,8 @@ impl WorkerSpec {
             multimodal_tensor_transport: None,
             multimodal_shm_min_bytes: None,
             zmq_handshake_address: None,
+            http2: false,
+            disabled: false,
         }
     }
 
@@ -684,6 +697,9 @@ pub struct WorkerUpdateRequest {
     /// Health-check overrides merged into the existing ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthCheckUpdate>,
+    /// Cordon (`true`) or uncordon (`false`) the worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
 }
 
 impl WorkerUpdateRequest {
@@ -765,6 +781,9 @@ pub struct WorkerInfo {
     /// Job in progress or recently failed for this worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_status: Option<JobStatus>,
+    /// The load monitor's last engine report for this worker (upstream 1.13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_load: Option<super::loads::WorkerLoadResponse>,
 }
 
 impl WorkerInfo {

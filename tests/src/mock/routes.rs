@@ -180,6 +180,7 @@ pub(crate) fn load_response(engine: &EngineSnapshot) -> WorkerLoadResponse {
     let waiting = clamp(i64::try_from(engine.waiting).unwrap_or(i64::MAX));
     WorkerLoadResponse {
         timestamp: chrono::Utc::now().to_rfc3339(),
+        version: String::new(),
         dp_rank_count: 1,
         loads: vec![SchedulerLoadSnapshot {
             dp_rank: 0,
