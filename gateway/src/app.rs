@@ -163,6 +163,12 @@ impl Gateway {
                 source,
             })?;
         let shutdown = CancellationToken::new();
+        crate::monitor::spawn(
+            state.workers.registry.clone(),
+            state.http.clone(),
+            config.clone(),
+            shutdown.clone(),
+        );
         tokio::spawn(serve_metrics(
             metrics_listener,
             state.clone(),

@@ -129,12 +129,28 @@ pub struct GatewayConfig {
     #[arg(long, default_value_t = 10)]
     pub discovery_timeout_secs: u64,
 
-    /// Per-worker timeout of `/get_loads`.
+    /// Per-worker timeout of `/get_loads` and of each load-monitor poll.
     #[arg(long, default_value_t = 5)]
     pub load_timeout_secs: u64,
+    /// Seconds between two polls of every worker's engine load by the load monitor, which
+    /// `GET /loads` and the `engine_load` of `GET /workers` serve (0 turns the monitor off).
+    /// Each worker's poll is bounded by --load-timeout-secs.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub load_poll_interval_secs: u64,
+    /// Workers the load monitor polls at once.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub load_poll_concurrency: usize,
     /// Per-worker timeout of `/flush_cache`.
     #[arg(long, default_value_t = 45)]
     pub flush_timeout_secs: u64,
+    /// Per-worker timeout of `/start_profile` and `/stop_profile` (profilers can take minutes
+    /// to write their traces).
+    #[arg(long, default_value_t = 630, value_name = "SECS")]
+    pub profile_timeout_secs: u64,
+    /// How long `POST /workers/{id}/retire` waits for a worker's in-flight requests to finish
+    /// when the request gives no `timeout_secs`.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub retire_timeout_secs: u64,
     /// Most workers contacted at once by one fan-out (loads, flush, metrics).
     #[arg(long, default_value_t = 1024)]
     pub fanout_concurrency: usize,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod info;
 pub mod loads;
 pub mod metrics;
+pub mod monitor;
 pub mod parsers;
 pub mod proxy;
 pub mod request_id;

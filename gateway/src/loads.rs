@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use smg_sdk::{
-    ConnectionMode, FlushCacheResponse, FlushFailure, GetLoadsResponse, RuntimeType,
-    SchedulerLoadSnapshot, WorkerLoad, WorkerLoadResponse, WorkerSpec,
+    ConnectionMode, FlushCacheResponse, FlushFailure, GetLoadsResponse, ProfileOptions,
+    ProfileResponse, RuntimeType, SchedulerLoadSnapshot, WorkerLoad, WorkerLoadResponse,
+    WorkerSpec,
 };
 
 use crate::config::GatewayConfig;
@@ -139,17 +140,7 @@ impl Fanout<'_> {
             (spec.url.clone(), result)
         })
         .await;
-        let mut successful = Vec::new();
-        let mut failed = Vec::new();
-        for (url, result) in results {
-            match result {
-                Ok(_) => successful.push(url),
-                Err(e) => failed.push(FlushFailure {
-                    error: format!("flush_cache failed for worker {url}: {e}"),
-                    worker: url,
-                }),
-            }
-        }
+        let (successful, failed) = split_results(results, "flush_cache");
         let skipped = if zmq_count > 0 {
             format!(" ({zmq_count} ZMQ workers skipped: no cache-flush RPC)")
         } else {
@@ -185,6 +176,81 @@ impl Fanout<'_> {
                 total_http_workers: http_count,
                 total_grpc_workers: grpc_count,
                 total_zmq_workers_skipped: zmq_count,
+                total_workers,
+                successful: Some(successful),
+                failed: Some(failed),
+            }
+        }
+    }
+
+    /// `POST /start_profile` (`start`: the options forwarded to each worker) or
+    /// `POST /stop_profile` (`start: None`) on every worker, or on the one whose URL is `url`.
+    /// `total_workers == 0` means nothing matched (404).
+    pub async fn profile(
+        &self,
+        workers: Vec<Arc<Worker>>,
+        url: Option<&str>,
+        start: Option<&ProfileOptions>,
+    ) -> ProfileResponse {
+        let timeout = Duration::from_secs(self.config.profile_timeout_secs);
+        let targets: Vec<Arc<WorkerSpec>> = workers
+            .iter()
+            .map(|w| w.spec())
+            .filter(|s| url.is_none_or(|u| s.url == u))
+            .collect();
+        let (op, verb) = match start {
+            Some(_) => ("start_profile", "started"),
+            None => ("stop_profile", "stopped"),
+        };
+        let total_workers = targets.len();
+        if total_workers == 0 {
+            return ProfileResponse {
+                status: "error".into(),
+                message: match url {
+                    Some(u) => format!("No worker matching url '{u}'"),
+                    None => "No workers available for profiling".into(),
+                },
+                workers_profiled: 0,
+                total_workers: 0,
+                successful: None,
+                failed: None,
+            };
+        }
+        let path = format!("/{op}");
+        let results = fan_out(targets, self.config.fanout_concurrency, |spec| {
+            let path = &path;
+            async move {
+                let result = match start {
+                    Some(options) => self.http.post_json(&spec, path, options, timeout).await,
+                    None => {
+                        self.http
+                            .call(&spec, reqwest::Method::POST, path, timeout)
+                            .await
+                    }
+                };
+                (spec.url.clone(), result)
+            }
+        })
+        .await;
+        let (successful, failed) = split_results(results, op);
+        let workers_profiled = successful.len();
+        if failed.is_empty() {
+            ProfileResponse {
+                status: "success".into(),
+                message: format!("Successfully {verb} profiling on all {workers_profiled} workers"),
+                workers_profiled,
+                total_workers,
+                successful: None,
+                failed: None,
+            }
+        } else {
+            ProfileResponse {
+                status: "partial_success".into(),
+                message: format!(
+                    "Profiling {verb} on {workers_profiled} of {total_workers} workers, {} failed",
+                    failed.len()
+                ),
+                workers_profiled,
                 total_workers,
                 successful: Some(successful),
                 failed: Some(failed),
@@ -228,6 +294,25 @@ impl Fanout<'_> {
             Err("All backend requests failed".into())
         }
     }
+}
+
+/// The URLs that answered, and the failures (`<op> failed for worker <url>: <why>`).
+fn split_results<T>(
+    results: Vec<(String, Result<T, CallError>)>,
+    op: &str,
+) -> (Vec<String>, Vec<FlushFailure>) {
+    let mut successful = Vec::new();
+    let mut failed = Vec::new();
+    for (url, result) in results {
+        match result {
+            Ok(_) => successful.push(url),
+            Err(e) => failed.push(FlushFailure {
+                error: format!("{op} failed for worker {url}: {e}"),
+                worker: url,
+            }),
+        }
+    }
+    (successful, failed)
 }
 
 /// Append `text`'s samples to `out` with a `worker_addr` label; each HELP/TYPE once.

@@ -4,8 +4,8 @@
 //! workers are registered URLs.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::workers::Registry as WorkerRegistry;
@@ -19,6 +19,8 @@ pub struct Metrics {
     breaker_state: IntGaugeVec,
     worker_healthy: IntGaugeVec,
     worker_load: IntGaugeVec,
+    engine_requests: IntGaugeVec,
+    engine_token_usage: GaugeVec,
     job_queue_depth: IntGauge,
 }
 
@@ -75,6 +77,20 @@ impl Metrics {
             ),
             &["worker"],
         )?;
+        let engine_requests = IntGaugeVec::new(
+            Opts::new(
+                "smg_worker_engine_requests",
+                "Requests the worker's engine reports, summed over its DP ranks (load monitor)",
+            ),
+            &["worker", "state"],
+        )?;
+        let engine_token_usage = GaugeVec::new(
+            Opts::new(
+                "smg_worker_engine_token_usage",
+                "KV-cache usage the worker's engine reports, mean over its DP ranks, 0..1 (load monitor)",
+            ),
+            &["worker"],
+        )?;
         let job_queue_depth =
             IntGauge::new("smg_job_queue_depth", "Worker jobs queued or running")?;
         for c in [
@@ -85,6 +101,8 @@ impl Metrics {
             Box::new(breaker_state.clone()),
             Box::new(worker_healthy.clone()),
             Box::new(worker_load.clone()),
+            Box::new(engine_requests.clone()),
+            Box::new(engine_token_usage.clone()),
             Box::new(job_queue_depth.clone()),
         ] {
             registry.register(c)?;
@@ -98,6 +116,8 @@ impl Metrics {
             breaker_state,
             worker_healthy,
             worker_load,
+            engine_requests,
+            engine_token_usage,
             job_queue_depth,
         })
     }
@@ -108,6 +128,8 @@ impl Metrics {
         self.worker_healthy.reset();
         self.worker_load.reset();
         self.in_flight.reset();
+        self.engine_requests.reset();
+        self.engine_token_usage.reset();
         for worker in workers.all() {
             let url = worker.url();
             self.breaker_state
@@ -124,6 +146,21 @@ impl Metrics {
                 .with_label_values(&[url.as_str()])
                 .set(load);
             self.in_flight.with_label_values(&[url.as_str()]).set(load);
+            if let Some(engine) = worker.engine_load() {
+                let ranks = &engine.report.loads;
+                let agg = smg_sdk::LoadAggregate::of(ranks);
+                for (state, n) in [
+                    ("running", agg.total_running_reqs),
+                    ("waiting", agg.total_waiting_reqs),
+                ] {
+                    self.engine_requests
+                        .with_label_values(&[url.as_str(), state])
+                        .set(n);
+                }
+                self.engine_token_usage
+                    .with_label_values(&[url.as_str()])
+                    .set(agg.avg_token_usage);
+            }
         }
         self.job_queue_depth
             .set(i64::try_from(job_queue_depth).unwrap_or(i64::MAX));

@@ -35,25 +35,52 @@ impl CallError {
     }
 }
 
-/// The shared HTTP client used for health probes, discovery and fan-outs.
+/// One HTTP/1.1 client and one HTTP/2 (prior knowledge) client for the workers that ask for it
+/// with `http2: true`; each keeps its own connection pool.
+#[derive(Clone)]
+pub struct Clients {
+    http1: reqwest::Client,
+    http2: reqwest::Client,
+}
+
+impl Clients {
+    /// Both clients, from one builder recipe.
+    pub fn build(
+        builder: impl Fn() -> reqwest::ClientBuilder,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            http1: builder().build()?,
+            http2: builder().http2_prior_knowledge().build()?,
+        })
+    }
+
+    /// The client that speaks the worker's protocol.
+    pub fn for_worker(&self, spec: &WorkerSpec) -> &reqwest::Client {
+        if spec.http2 { &self.http2 } else { &self.http1 }
+    }
+}
+
+/// The shared HTTP clients used for health probes, discovery and fan-outs.
 #[derive(Clone)]
 pub struct WorkerHttp {
-    client: reqwest::Client,
+    clients: Clients,
 }
 
 impl WorkerHttp {
     pub fn new() -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(50))
-            .pool_max_idle_per_host(8)
-            .tcp_nodelay(true)
-            .build()?;
-        Ok(Self { client })
+        let clients = Clients::build(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .pool_idle_timeout(Duration::from_secs(50))
+                .pool_max_idle_per_host(8)
+                .tcp_nodelay(true)
+        })?;
+        Ok(Self { clients })
     }
 
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
+    /// The client for `spec`'s worker (HTTP/2 when it says `http2: true`).
+    pub fn client(&self, spec: &WorkerSpec) -> &reqwest::Client {
+        self.clients.for_worker(spec)
     }
 
     /// Send `method path` to the worker and require a 2xx.
@@ -64,13 +91,42 @@ impl WorkerHttp {
         path: &str,
         timeout: Duration,
     ) -> Result<reqwest::Response, CallError> {
+        self.send(spec, method, path, None, timeout).await
+    }
+
+    /// POST `body` as JSON to the worker's `path` and require a 2xx.
+    pub async fn post_json<B: serde::Serialize + ?Sized>(
+        &self,
+        spec: &WorkerSpec,
+        path: &str,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, CallError> {
+        let body = serde_json::to_vec(body).map_err(|e| CallError::Body(e.to_string()))?;
+        self.send(spec, Method::POST, path, Some(body), timeout)
+            .await
+    }
+
+    async fn send(
+        &self,
+        spec: &WorkerSpec,
+        method: Method,
+        path: &str,
+        json: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, CallError> {
         match spec.connection_mode {
             ConnectionMode::Http => {}
             ConnectionMode::Grpc => return Err(CallError::Unsupported("gRPC")),
             ConnectionMode::Zmq => return Err(CallError::Unsupported("ZMQ (ipc://)")),
         }
         let url = format!("{}{path}", base_url(&spec.url));
-        let mut request = self.client.request(method, url).timeout(timeout);
+        let mut request = self.client(spec).request(method, url).timeout(timeout);
+        if let Some(body) = json {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
         if let Some(key) = &spec.api_key {
             request = request.bearer_auth(key.expose());
         }

@@ -34,7 +34,7 @@ async fn rsa_keys() {
 
 /// Routes of upstream's control plane this build does not serve yet: the matrix skips them
 /// while they answer the 404/405 fallback, and fails on any other route that does.
-const NOT_YET_BUILT: &[&str] = &["POST /start_profile", "POST /stop_profile"];
+const NOT_YET_BUILT: &[&str] = &[];
 
 /// Every admin and worker route upstream has, plus ours; a route answering the 404/405
 /// fallback must be on [`NOT_YET_BUILT`].
@@ -52,6 +52,9 @@ fn control_plane_routes() -> Vec<(Method, String, Option<Value>)> {
         ),
         (Method::PUT, format!("/workers/{w}"), Some(worker)),
         (Method::DELETE, format!("/workers/{w}"), None),
+        (Method::DELETE, format!("/workers/{w}?force=true"), None),
+        (Method::POST, format!("/workers/{w}/retire"), None),
+        (Method::POST, format!("/workers/{w}/flush_cache"), None),
         (Method::GET, "/get_loads".into(), None),
         (Method::POST, "/flush_cache".into(), None),
         (Method::POST, "/start_profile".into(), None),

@@ -252,7 +252,7 @@ fn forwarded_headers<'a>(
 }
 
 pub struct Proxy {
-    client: reqwest::Client,
+    clients: crate::upstream::Clients,
     policy: Policy,
     metrics: Arc<Metrics>,
     request_timeout: Duration,
@@ -331,15 +331,16 @@ impl Proxy {
         request_timeout: Duration,
         retry: RetryConfig,
     ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .pool_max_idle_per_host(256)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .read_timeout(request_timeout)
-            .build()?;
+        let clients = crate::upstream::Clients::build(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .pool_max_idle_per_host(256)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .tcp_nodelay(true)
+                .read_timeout(request_timeout)
+        })?;
         Ok(Self {
-            client,
+            clients,
             policy,
             metrics,
             request_timeout,
@@ -351,8 +352,8 @@ impl Proxy {
         &self.policy
     }
 
-    /// Workers that may take a request for `model` (`None`: any): ready, HTTP, regular
-    /// serving, serving the model (wildcards serve all), circuit not open.
+    /// Workers that may take a request for `model` (`None`: any): ready, not cordoned, HTTP,
+    /// regular serving, serving the model (wildcards serve all), circuit not open.
     fn eligible(
         &self,
         registry: &Registry,
@@ -369,7 +370,10 @@ impl Proxy {
                     && spec.worker_type == WorkerType::Regular
                     && model.is_none_or(|m| spec.serves(m));
                 serves_model |= ok;
-                ok && w.is_ready() && !exclude.contains(&w.id) && w.breaker_allows()
+                ok && w.is_ready()
+                    && !w.is_disabled()
+                    && !exclude.contains(&w.id)
+                    && w.breaker_allows()
             })
             .collect();
         (workers, serves_model)
@@ -473,7 +477,7 @@ impl Proxy {
     ) -> Attempt {
         let spec = worker.spec();
         let url = format!("{}{route}", base_url(&spec.url));
-        let mut request = self.client.post(url).body(body);
+        let mut request = self.clients.for_worker(&spec).post(url).body(body);
         for (name, value) in forwarded_headers(headers, &DROPPED_REQUEST_HEADERS) {
             request = request.header(name, value);
         }

@@ -1,11 +1,17 @@
-//! Fan-out admin routes: `/get_loads`, `/flush_cache`.
+//! Fan-out admin routes: `/get_loads`, `/flush_cache`, `/start_profile`, `/stop_profile`.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use smg_sdk::{
+    ERROR_CODE_HEADER, FlushCacheResponse, ProfileResponse, StartProfileRequest,
+    StopProfileRequest,
+};
 
+use super::extract::OptionalJson;
 use crate::app::AppState;
+use crate::error::ApiError;
 
 pub async fn get_loads(State(state): State<AppState>) -> Response {
     let workers = state.workers.registry.all();
@@ -14,7 +20,67 @@ pub async fn get_loads(State(state): State<AppState>) -> Response {
 
 pub async fn flush_cache(State(state): State<AppState>) -> Response {
     let workers = state.workers.registry.all();
-    let result = state.fanout().flush_cache(workers).await;
+    flush_response(state.fanout().flush_cache(workers).await)
+}
+
+/// 200 when every worker flushed, 206 otherwise.
+pub(super) fn flush_response(result: FlushCacheResponse) -> Response {
+    let status = if result.is_partial() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(result)).into_response()
+}
+
+pub async fn start_profile(
+    State(state): State<AppState>,
+    OptionalJson(request): OptionalJson<StartProfileRequest>,
+) -> Response {
+    let workers = state.workers.registry.all();
+    let result = state
+        .fanout()
+        .profile(workers, request.url.as_deref(), Some(&request.options))
+        .await;
+    profile_response(result, request.url.is_some())
+}
+
+pub async fn stop_profile(
+    State(state): State<AppState>,
+    OptionalJson(request): OptionalJson<StopProfileRequest>,
+) -> Response {
+    let workers = state.workers.registry.all();
+    let result = state
+        .fanout()
+        .profile(workers, request.url.as_deref(), None)
+        .await;
+    profile_response(result, request.url.is_some())
+}
+
+/// 200 when every worker answered, 206 otherwise, and 404 when none was targeted. The 404
+/// body is upstream's (`status`, `message`, counts) with decision D1's `error` object and
+/// header added, so scripts written for either read it.
+fn profile_response(result: ProfileResponse, filtered: bool) -> Response {
+    if result.total_workers == 0 {
+        let code = if filtered {
+            "WORKER_NOT_FOUND"
+        } else {
+            "NO_WORKERS_AVAILABLE"
+        };
+        let error = ApiError::not_found(code, result.message.clone());
+        let mut body = serde_json::to_value(&result).unwrap_or_default();
+        if let (Some(obj), Ok(detail)) = (
+            body.as_object_mut(),
+            serde_json::to_value(error.body().error),
+        ) {
+            obj.insert("error".into(), detail);
+        }
+        let mut response = (StatusCode::NOT_FOUND, Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(ERROR_CODE_HEADER, HeaderValue::from_static(code));
+        return response;
+    }
     let status = if result.is_partial() {
         StatusCode::PARTIAL_CONTENT
     } else {

@@ -45,6 +45,24 @@ pub fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// An optional JSON body, as upstream's profiling routes take it (`Option<Json<T>>`): a
+/// request without `Content-Type` has no body (`T::default()`); with one, the body is read like
+/// [`ApiJson`] (so an empty or malformed JSON body is a 400).
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
+            return Ok(Self(T::default()));
+        }
+        ApiJson::from_request(req, state)
+            .await
+            .map(|ApiJson(value)| Self(value))
+    }
+}
+
 /// `Query<T>` with a 400 D1 body on bad parameters.
 pub struct ApiQuery<T>(pub T);
 

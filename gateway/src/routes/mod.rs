@@ -22,8 +22,8 @@ use crate::error::ApiError;
 use crate::request_id::request_id;
 
 /// The route table, in three groups with their own middleware:
-/// - public: no auth (health, readiness, models, info);
-/// - control plane: admin auth and the audit log (workers, loads, cache, parse, tokenizers,
+/// - public: no auth (health, readiness, models, info, the load monitor's `/loads`);
+/// - control plane: admin auth and the audit log (workers, loads, cache, profiling, parse, tokenizers,
 ///   wasm, `/admin/*`, `/ha/*`);
 /// - serving: the serving API key and WASM middleware (inference, tokenize).
 pub fn router(state: AppState) -> Router {
@@ -34,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health_generate", get(public::health_generate))
         .route("/engine_metrics", get(public::engine_metrics))
         .route("/v1/models", get(public::models))
+        .route("/v1/models/{*model_id}", get(public::model))
+        .route("/loads", get(public::loads))
         .route("/get_model_info", get(public::get_model_info))
         .route("/get_server_info", get(public::get_server_info));
 
@@ -46,8 +48,12 @@ pub fn router(state: AppState) -> Router {
                 .put(workers::replace)
                 .delete(workers::delete),
         )
+        .route("/workers/{worker_id}/retire", post(workers::retire))
+        .route("/workers/{worker_id}/flush_cache", post(workers::flush))
         .route("/get_loads", get(admin::get_loads))
         .route("/flush_cache", post(admin::flush_cache))
+        .route("/start_profile", post(admin::start_profile))
+        .route("/stop_profile", post(admin::stop_profile))
         .merge(wasm::router(&state))
         .route(
             "/v1/tokenizers",

@@ -6,9 +6,11 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
+use serde::Deserialize;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::extract::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::info;
@@ -49,6 +51,40 @@ pub async fn models(State(state): State<AppState>) -> Result<Response, ApiError>
         ));
     }
     Ok(Json(list).into_response())
+}
+
+/// `GET /v1/models/{id}`; the id may contain `/` (e.g. `meta-llama/Llama-3.1-8B-Instruct`).
+pub async fn model(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    info::find_model(&state.workers.registry, &id)
+        .map(|model| Json(model).into_response())
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "model_not_found",
+                format!("The model '{id}' does not exist (GET /v1/models lists the models served)"),
+            )
+        })
+}
+
+#[derive(Deserialize)]
+pub struct LoadsQuery {
+    model: Option<String>,
+}
+
+/// `GET /loads[?model=ID]`: the load monitor's last snapshot; never contacts a worker. A
+/// model no worker serves gives an empty snapshot, as `GET /workers?model=` gives an empty
+/// list.
+pub async fn loads(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<LoadsQuery>,
+) -> Response {
+    Json(crate::monitor::snapshot(
+        &state.workers.registry,
+        query.model.as_deref(),
+    ))
+    .into_response()
 }
 
 pub async fn engine_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -103,7 +139,7 @@ async fn proxy_get(
     let timeout = Duration::from_secs(state.config.discovery_timeout_secs.max(1));
     let mut request = state
         .http
-        .client()
+        .client(&spec)
         .get(format!("{}{path}", base_url(&spec.url)))
         .timeout(timeout);
     for name in FORWARDED {

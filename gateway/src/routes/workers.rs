@@ -6,9 +6,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
-use smg_sdk::{WorkerSpec, WorkerUpdateRequest};
+use smg_sdk::{RetireWorkerRequest, WorkerSpec, WorkerUpdateRequest};
 
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::workers::{CreateWorkerRequest, WorkerError};
@@ -19,7 +19,8 @@ impl From<WorkerError> for ApiError {
         match e {
             WorkerError::InvalidUrl(_)
             | WorkerError::InvalidId { .. }
-            | WorkerError::UrlMismatch { .. } => ApiError::bad_request("BAD_REQUEST", message),
+            | WorkerError::UrlMismatch { .. }
+            | WorkerError::InvalidTimeout { .. } => ApiError::bad_request("BAD_REQUEST", message),
             WorkerError::AlreadyExists { .. } | WorkerError::RegistrationInFlight { .. } => {
                 ApiError::conflict("WORKER_ALREADY_EXISTS", message)
             }
@@ -27,6 +28,7 @@ impl From<WorkerError> for ApiError {
                 ApiError::conflict("WORKER_REGISTRATION_PENDING", message)
             }
             WorkerError::NotFound(_) => ApiError::not_found("WORKER_NOT_FOUND", message),
+            WorkerError::BeingRemoved(_) => ApiError::conflict("WORKER_BEING_REMOVED", message),
             WorkerError::QueueFull { .. } => {
                 ApiError::unavailable("JOB_QUEUE_FULL", message).with_retry_after(1)
             }
@@ -89,10 +91,41 @@ pub async fn replace(
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
+#[derive(Deserialize)]
+pub struct DeleteQuery {
+    /// Skip the drain settle period.
+    #[serde(default)]
+    force: bool,
+}
+
 pub async fn delete(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<Response, ApiError> {
-    let accepted = state.workers.delete(&id).await?;
+    let accepted = state.workers.delete(&id, query.force).await?;
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+/// `POST /workers/{id}/retire[?timeout_secs=N]`, optionally with `{"timeout_secs": N}` (the
+/// body wins).
+pub async fn retire(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<RetireWorkerRequest>,
+    OptionalJson(body): OptionalJson<RetireWorkerRequest>,
+) -> Result<Response, ApiError> {
+    let timeout = body.timeout_secs.or(query.timeout_secs);
+    let accepted = state.workers.retire(&id, timeout).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+/// `POST /workers/{id}/flush_cache`: 200, or 206 when the worker failed to flush.
+pub async fn flush(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    Ok(super::admin::flush_response(
+        state.workers.flush_one(&id).await?,
+    ))
 }

@@ -10,7 +10,8 @@ use smg_sdk::{JobState, JobStatus};
 
 pub const ADD_WORKER: &str = "AddWorker";
 pub const UPDATE_WORKER: &str = "UpdateWorker";
-pub const REMOVE_WORKER: &str = "RemoveWorker";
+pub const REMOVE_WORKER: &str = smg_sdk::REMOVE_WORKER_JOB;
+pub const RETIRE_WORKER: &str = smg_sdk::RETIRE_WORKER_JOB;
 
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -60,6 +61,28 @@ impl JobTracker {
 
     pub fn set(&self, url: &str, job_type: &str, status: JobState, message: Option<String>) {
         self.insert(url, job_type, status, message, false);
+    }
+
+    /// Move a running job of `job_type` on; false (and nothing changed) when the URL's status
+    /// now belongs to another job, or the job has failed or gone.
+    pub fn update_if_current(
+        &self,
+        url: &str,
+        job_type: &str,
+        status: JobState,
+        message: Option<String>,
+    ) -> bool {
+        let mut statuses = self.lock();
+        match statuses.get_mut(url) {
+            Some((job, at, _)) if job.job_type == job_type && job.status != JobState::Failed => {
+                job.status = status;
+                job.message = message;
+                job.timestamp = unix_now();
+                *at = Instant::now();
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn fail(&self, url: &str, job_type: &str, message: impl Into<String>) {
@@ -115,6 +138,26 @@ mod tests {
         assert!(tracker.get("http://a").is_none());
         assert!(tracker.get("http://b").is_some());
         assert!(tracker.get("grpc://c").is_some());
+    }
+
+    #[test]
+    fn a_job_moves_on_only_while_it_owns_the_url() {
+        let tracker = JobTracker::new(Duration::from_secs(300));
+        tracker.set("http://a", RETIRE_WORKER, JobState::Pending, None);
+        assert!(tracker.update_if_current(
+            "http://a",
+            RETIRE_WORKER,
+            JobState::Processing,
+            Some("draining".into())
+        ));
+        assert_eq!(
+            tracker.get("http://a").unwrap().message.as_deref(),
+            Some("draining")
+        );
+        tracker.set("http://a", REMOVE_WORKER, JobState::Pending, None);
+        assert!(!tracker.update_if_current("http://a", RETIRE_WORKER, JobState::Processing, None));
+        assert_eq!(tracker.get("http://a").unwrap().job_type, REMOVE_WORKER);
+        assert!(!tracker.update_if_current("http://b", RETIRE_WORKER, JobState::Processing, None));
     }
 
     #[test]

@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
-use smg_sdk::{JobStatus, WorkerInfo, WorkerSpec, WorkerStatus};
+use smg_sdk::{JobStatus, WorkerInfo, WorkerLoadResponse, WorkerSpec, WorkerStatus};
 
 use crate::proxy::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 
@@ -17,6 +18,18 @@ pub struct ProbeHistory {
     /// Probes since the worker last became pending.
     pub probes_while_pending: u32,
     pub last_error: Option<String>,
+}
+
+/// The load monitor's last report of a worker, with its `engine_load` JSON rendered once so
+/// that listing thousands of workers copies it instead of re-serialising it.
+#[derive(Debug)]
+pub struct EngineLoad {
+    pub report: WorkerLoadResponse,
+    json: Box<str>,
+    /// When the monitor received it.
+    pub polled_at: Instant,
+    /// After this the report is too old to show (the worker stopped answering its polls).
+    expires_at: Instant,
 }
 
 /// A registered worker.
@@ -33,6 +46,9 @@ pub struct Worker {
     breaker: Mutex<CircuitBreaker>,
     /// The gateway-wide breaker settings that the spec's `resilience` overrides.
     breaker_defaults: BreakerConfig,
+    engine_load: RwLock<Option<Arc<EngineLoad>>>,
+    /// Woken by a forced DELETE to cut a removal's settle period short.
+    pub cut_drain: tokio::sync::Notify,
 }
 
 /// The spec, the start of the worker's `WorkerInfo` JSON (`{"id":…,"model_id":…,` and the
@@ -113,7 +129,31 @@ impl Worker {
             in_flight: AtomicUsize::new(0),
             probes: Mutex::new(ProbeHistory::default()),
             breaker: Mutex::new(CircuitBreaker::default()),
+            engine_load: RwLock::new(None),
+            cut_drain: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Keep the load monitor's latest report, shown until `ttl` after `polled_at`.
+    pub fn set_engine_load(&self, report: WorkerLoadResponse, polled_at: Instant, ttl: Duration) {
+        let json = serde_json::to_string(&report).unwrap_or_else(|_| "null".into());
+        let load = EngineLoad {
+            report,
+            json: json.into_boxed_str(),
+            polled_at,
+            expires_at: polled_at + ttl,
+        };
+        *self.engine_load.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(load));
+    }
+
+    /// The load monitor's latest report, unless it has grown too old.
+    pub fn engine_load(&self) -> Option<Arc<EngineLoad>> {
+        self.engine_load
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|load| Instant::now() < load.expires_at)
+            .cloned()
     }
 
     fn cell(&self) -> std::sync::RwLockReadGuard<'_, SpecCell> {
@@ -151,6 +191,10 @@ impl Worker {
             out.extend_from_slice(b",\"job_status\":");
             let _ = serde_json::to_writer(&mut *out, job);
         }
+        if let Some(load) = self.engine_load() {
+            out.extend_from_slice(b",\"engine_load\":");
+            out.extend_from_slice(load.json.as_bytes());
+        }
         out.push(b'}');
     }
 
@@ -170,9 +214,14 @@ impl Worker {
         self.status.store(status_to_u8(status), Ordering::Release);
     }
 
-    /// Routable: ready and not draining.
+    /// Healthy: ready and not draining (a cordoned worker can be ready).
     pub fn is_ready(&self) -> bool {
         self.status() == WorkerStatus::Ready
+    }
+
+    /// Cordoned (`disabled`): given no new traffic.
+    pub fn is_disabled(&self) -> bool {
+        self.cell().spec.disabled
     }
 
     fn with_breaker<R>(&self, f: impl FnOnce(&mut CircuitBreaker, &BreakerConfig) -> R) -> R {
@@ -215,7 +264,7 @@ impl Worker {
             load: self.load(),
             circuit_breaker: Some(self.breaker_state().as_str().to_string()),
             job_status,
-            engine_load: None,
+            engine_load: self.engine_load().map(|load| load.report.clone()),
         }
     }
 }
@@ -399,8 +448,20 @@ mod json_tests {
             message: None,
             timestamp: 1,
         };
-        for (spec, job) in [(spec.clone(), None), (spec, Some(job))] {
+        for (i, (spec, job)) in [(spec.clone(), None), (spec, Some(job))]
+            .into_iter()
+            .enumerate()
+        {
             let worker = Worker::new("id-1".into(), spec, WorkerStatus::NotReady);
+            if i == 1 {
+                let report = WorkerLoadResponse {
+                    timestamp: "t".into(),
+                    dp_rank_count: 1,
+                    loads: vec![smg_sdk::SchedulerLoadSnapshot::default()],
+                    ..Default::default()
+                };
+                worker.set_engine_load(report, Instant::now(), Duration::from_secs(60));
+            }
             let mut out = Vec::new();
             worker.write_info_json(&mut out, job.as_ref());
             let fast: serde_json::Value = serde_json::from_slice(&out).unwrap();

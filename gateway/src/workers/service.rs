@@ -13,17 +13,19 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use smg_sdk::{
-    ConnectionMode, JobState, JobStatus, WorkerAccepted, WorkerCreated, WorkerInfo,
-    WorkerListStats, WorkerSpec, WorkerStatus, WorkerType, WorkerUpdateRequest,
+    ConnectionMode, FlushCacheResponse, JobState, JobStatus, RETIRE_DRAIN_TIMED_OUT,
+    WorkerAccepted, WorkerCreated, WorkerInfo, WorkerListStats, WorkerSpec, WorkerStatus,
+    WorkerType, WorkerUpdateRequest,
 };
 use tokio::sync::{Mutex as AsyncMutex, Semaphore, mpsc};
 
 use super::health::HealthChecker;
-use super::jobs::{ADD_WORKER, JobTracker, REMOVE_WORKER};
+use super::jobs::{ADD_WORKER, JobTracker, REMOVE_WORKER, RETIRE_WORKER};
 use super::registration::Registration;
 use super::registry::{Registry, Worker};
 use super::url::validate_worker_url;
 use crate::config::GatewayConfig;
+use crate::loads::Fanout;
 use crate::store::{Collection, SharedStore, StoreError};
 use crate::upstream::WorkerHttp;
 
@@ -53,6 +55,10 @@ pub enum WorkerError {
     UrlMismatch { existing: String, requested: String },
     #[error("Job queue full: {capacity} jobs pending (capacity: {capacity})")]
     QueueFull { capacity: usize },
+    #[error("Worker {0} is already being removed")]
+    BeingRemoved(String),
+    #[error("timeout_secs must be at most {max} (one week), got {got}")]
+    InvalidTimeout { got: u64, max: u64 },
     #[error("could not persist the change: {0}")]
     Store(#[from] StoreError),
 }
@@ -66,6 +72,10 @@ pub struct StoredWorker {
     /// and dropped when its job fails, so `spec` is always the last good one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replacement: Option<serde_json::Value>,
+    /// An acknowledged retirement (its drain timeout, in seconds) that has not finished; it
+    /// starts again after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire_timeout_secs: Option<u64>,
 }
 
 impl StoredWorker {
@@ -74,8 +84,20 @@ impl StoredWorker {
             spec: spec.to_request_json(),
             registered,
             replacement: None,
+            retire_timeout_secs: None,
         }
     }
+}
+
+/// Longest drain a retirement may be given.
+pub const MAX_RETIRE_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+
+/// Work of the removal lane.
+enum Removal {
+    /// `DELETE`: drain (unless forced), then remove.
+    Delete { id: String, force: bool },
+    /// `POST …/retire`: cordon, wait for in-flight requests, flush, remove.
+    Retire { id: String, timeout: Duration },
 }
 
 /// Why this gateway cannot talk to a worker (gRPC and ZMQ connections), if it cannot.
@@ -116,8 +138,8 @@ pub struct WorkerService {
     http: WorkerHttp,
     /// Registrations and replacements.
     queue: mpsc::Sender<Job>,
-    /// Removals (worker ids), apart so they never wait behind registrations.
-    removals: mpsc::Sender<String>,
+    /// Removals and retirements, apart so they never wait behind registrations.
+    removals: mpsc::Sender<Removal>,
     /// Permits to talk to workers: held for each probe and discovery, never while sleeping.
     work: Arc<Semaphore>,
     /// Serialises the store's read-modify-write sequences with deletions, so a job finishing
@@ -202,6 +224,10 @@ impl WorkerService {
                 self.registry.insert(worker.clone());
                 if !self.mark_if_unsupported(&worker) {
                     self.health.watch(worker.clone(), true, true);
+                }
+                if let Some(secs) = record.retire_timeout_secs {
+                    self.enqueue_retire(&worker, Duration::from_secs(secs))
+                        .map_err(|e| StoreError::Backend(e.to_string()))?;
                 }
                 match replacement {
                     Some(next) => self.enqueue_add(id, next, Some(worker.revision()), true),
@@ -385,6 +411,9 @@ impl WorkerService {
         if let Some(key) = update.api_key {
             spec.api_key = Some(key);
         }
+        if let Some(disabled) = update.disabled {
+            spec.disabled = disabled;
+        }
         let health_changed = update.health.is_some_and(|h| !h.is_empty());
         if let Some(health) = update.health {
             spec.health = spec.health.merged_with(&health);
@@ -446,10 +475,13 @@ impl WorkerService {
         ))
     }
 
-    /// `DELETE /workers/{id}`: removed from the store before the 202, then drained. A DELETE
-    /// of a worker already being removed is accepted again without a second job.
-    pub async fn delete(&self, id: &str) -> Result<WorkerAccepted, WorkerError> {
+    /// `DELETE /workers/{id}[?force=true]`: removed from the store before the 202, then
+    /// drained (a forced removal skips the settle period; requests in flight still finish). A
+    /// DELETE of a worker already being removed is accepted again without a second job; a
+    /// forced one cuts that removal's settle period short.
+    pub async fn delete(&self, id: &str, force: bool) -> Result<WorkerAccepted, WorkerError> {
         parse_worker_id(id)?;
+        let removal_accepted = || accepted(id, "Worker removal queued for background processing");
         let _writes = self.store_writes.lock().await;
         let Some(worker) = self.registry.get(id) else {
             // Registration not finished (or failed): cancel it; the job notices.
@@ -462,23 +494,23 @@ impl WorkerService {
             self.registry.release(id);
             self.pending().remove(id);
             self.jobs.clear(&url);
-            return Ok(accepted(
-                id,
-                "Worker removal queued for background processing",
-            ));
+            return Ok(removal_accepted());
         };
         let url = worker.url();
-        let removing = |j: &JobStatus| j.job_type == REMOVE_WORKER && j.status != JobState::Failed;
-        if self.jobs.get(&url).is_some_and(|j| removing(&j)) {
-            return Ok(accepted(
-                id,
-                "Worker removal queued for background processing",
-            ));
+        if self.is_being_removed(&url) {
+            if force {
+                worker.cut_drain.notify_one();
+            }
+            return Ok(removal_accepted());
         }
         let stored = self.store.get(id).await?;
         self.store.delete(id).await?;
         self.jobs.set(&url, REMOVE_WORKER, JobState::Pending, None);
-        if self.removals.try_send(id.to_string()).is_err() {
+        let removal = Removal::Delete {
+            id: id.to_string(),
+            force,
+        };
+        if self.removals.try_send(removal).is_err() {
             self.jobs.clear(&url);
             if let Some(record) = stored {
                 self.store.put(id, &record).await?;
@@ -487,10 +519,92 @@ impl WorkerService {
                 capacity: self.config.job_queue_capacity,
             });
         }
-        Ok(accepted(
-            id,
-            "Worker removal queued for background processing",
-        ))
+        Ok(removal_accepted())
+    }
+
+    fn is_being_removed(&self, url: &str) -> bool {
+        self.jobs
+            .get(url)
+            .is_some_and(|j| j.job_type == REMOVE_WORKER && j.status != JobState::Failed)
+    }
+
+    /// `POST /workers/{id}/retire`: cordoned and stored as retiring before the 202, then one
+    /// job drains it (at most `timeout`, else [`RetireWorkerRequest`]'s default), flushes its
+    /// KV cache and removes it. A retirement already running is accepted again as is.
+    ///
+    /// [`RetireWorkerRequest`]: smg_sdk::RetireWorkerRequest
+    pub async fn retire(
+        &self,
+        id: &str,
+        timeout_secs: Option<u64>,
+    ) -> Result<WorkerAccepted, WorkerError> {
+        let secs = timeout_secs.unwrap_or(self.config.retire_timeout_secs);
+        if secs > MAX_RETIRE_TIMEOUT_SECS {
+            return Err(WorkerError::InvalidTimeout {
+                got: secs,
+                max: MAX_RETIRE_TIMEOUT_SECS,
+            });
+        }
+        let worker = self.registered(id)?;
+        let url = worker.url();
+        let retirement_accepted =
+            || accepted(id, "Worker retirement queued for background processing");
+        if self.is_being_removed(&url) {
+            return Err(WorkerError::BeingRemoved(id.to_string()));
+        }
+        if self
+            .jobs
+            .get(&url)
+            .is_some_and(|j| j.job_type == RETIRE_WORKER && j.status != JobState::Failed)
+        {
+            return Ok(retirement_accepted());
+        }
+        let mut spec = (*worker.spec()).clone();
+        spec.disabled = true;
+        {
+            let _writes = self.store_writes.lock().await;
+            if let Some(mut record) = self.store.get(id).await? {
+                record.spec = spec.to_request_json();
+                record.retire_timeout_secs = Some(secs);
+                self.store.put(id, &record).await?;
+            }
+            worker.set_spec(spec);
+        }
+        self.enqueue_retire(&worker, Duration::from_secs(secs))?;
+        Ok(retirement_accepted())
+    }
+
+    fn enqueue_retire(&self, worker: &Worker, timeout: Duration) -> Result<(), WorkerError> {
+        let url = worker.url();
+        self.jobs.set(
+            &url,
+            RETIRE_WORKER,
+            JobState::Pending,
+            Some("cordoned: the worker takes no new requests".into()),
+        );
+        let removal = Removal::Retire {
+            id: worker.id.clone(),
+            timeout,
+        };
+        self.removals.try_send(removal).map_err(|_| {
+            self.jobs.clear(&url);
+            WorkerError::QueueFull {
+                capacity: self.config.job_queue_capacity,
+            }
+        })
+    }
+
+    /// `POST /workers/{id}/flush_cache`: the `/flush_cache` answer for this worker alone.
+    pub async fn flush_one(&self, id: &str) -> Result<FlushCacheResponse, WorkerError> {
+        let worker = self.registered(id)?;
+        Ok(self.fanout().flush_cache(vec![worker]).await)
+    }
+
+    fn fanout(&self) -> Fanout<'_> {
+        Fanout {
+            http: &self.http,
+            config: &self.config,
+        }
     }
 
     async fn run_add(&self, job: Job) {
@@ -632,7 +746,7 @@ impl WorkerService {
         }
     }
 
-    async fn run_remove(&self, id: &str) {
+    async fn run_remove(&self, id: &str, force: bool) {
         let Some(worker) = self.registry.get(id) else {
             return;
         };
@@ -640,20 +754,123 @@ impl WorkerService {
         self.jobs
             .set(&url, REMOVE_WORKER, JobState::Processing, None);
         self.health.unwatch(id);
-        if worker.status() == WorkerStatus::Ready {
-            worker.set_status(WorkerStatus::Draining);
+        let settles = worker.status() == WorkerStatus::Ready && !force;
+        worker.set_status(WorkerStatus::Draining);
+        if settles {
             let settle = worker
                 .spec()
                 .health
                 .drain_settle_secs
                 .unwrap_or(self.config.drain_settle_secs);
-            tokio::time::sleep(Duration::from_secs(settle)).await;
-        } else {
-            worker.set_status(WorkerStatus::Draining);
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(settle)) => {}
+                () = worker.cut_drain.notified() => {}
+            }
         }
         self.registry.remove(id);
         self.jobs.clear(&url);
-        tracing::info!(%url, %id, "worker removed");
+        tracing::info!(%url, %id, force, "worker removed");
+    }
+
+    /// A retirement: the worker is cordoned already; wait until nothing is in flight to it
+    /// (at most `timeout`), flush its KV cache, remove it. It gives way to a DELETE, and an
+    /// uncordon cancels it while it drains. A drain that runs out of time fails the job and
+    /// leaves the worker registered and cordoned.
+    async fn run_retire(&self, id: &str, timeout: Duration) {
+        let Some(worker) = self.registry.get(id) else {
+            return;
+        };
+        let url = worker.url();
+        // False once a DELETE (or the worker's removal) has taken over.
+        let step = |message: String| {
+            self.jobs.update_if_current(
+                &url,
+                RETIRE_WORKER,
+                JobState::Processing,
+                Some(message),
+            ) && self
+                .registry
+                .get(id)
+                .is_some_and(|w| Arc::ptr_eq(&w, &worker))
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut shown = None;
+        loop {
+            let in_flight = worker.load();
+            if in_flight == 0 {
+                break;
+            }
+            if !worker.is_disabled() {
+                self.end_retirement(&worker, "retire cancelled: the worker was uncordoned")
+                    .await;
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let message = format!(
+                    "{RETIRE_DRAIN_TIMED_OUT} after {}s with {in_flight} request(s) still in flight; the worker stays registered and cordoned (DELETE /workers/{id}?force=true removes it now)",
+                    timeout.as_secs()
+                );
+                self.end_retirement(&worker, &message).await;
+                return;
+            }
+            if shown != Some(in_flight) {
+                let message = format!(
+                    "draining: waiting for {in_flight} in-flight request(s) to finish (timeout {}s)",
+                    timeout.as_secs()
+                );
+                if !step(message) {
+                    return;
+                }
+                shown = Some(in_flight);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !step("flushing the KV cache".into()) {
+            return;
+        }
+        let flushed = self.fanout().flush_cache(vec![worker.clone()]).await;
+        let removing = match flushed.failures().first() {
+            Some(failure) => format!("removing the worker (cache flush failed: {})", failure.error),
+            None => "removing the worker".to_string(),
+        };
+        if !step(removing) {
+            return;
+        }
+        let _writes = self.store_writes.lock().await;
+        if !self
+            .registry
+            .get(id)
+            .is_some_and(|w| Arc::ptr_eq(&w, &worker))
+        {
+            return;
+        }
+        if let Err(e) = self.store.delete(id).await {
+            self.jobs.fail(
+                &url,
+                RETIRE_WORKER,
+                format!("drained and flushed, but could not be removed from the store: {e}"),
+            );
+            return;
+        }
+        self.health.unwatch(id);
+        worker.set_status(WorkerStatus::Draining);
+        self.registry.remove(id);
+        self.jobs.clear(&url);
+        tracing::info!(%url, %id, "worker retired");
+    }
+
+    /// A retirement that stops short of removal: the job fails with `message` (decision D3)
+    /// and the store forgets the retirement, so a restart does not start it again.
+    async fn end_retirement(&self, worker: &Worker, message: &str) {
+        tracing::warn!(url = %worker.url(), id = %worker.id, message, "retirement ended");
+        let _writes = self.store_writes.lock().await;
+        if let Ok(Some(mut record)) = self.store.get(&worker.id).await
+            && record.retire_timeout_secs.take().is_some()
+            && let Err(e) = self.store.put(&worker.id, &record).await
+        {
+            tracing::error!(id = %worker.id, error = %e, "could not clear an ended retirement");
+        }
+        self.jobs.fail(&worker.url(), RETIRE_WORKER, message);
     }
 
     /// Worker jobs queued and not yet picked up.
@@ -716,17 +933,22 @@ async fn dispatch(
     }
 }
 
-/// Run removals at once: each only waits out its drain period, and there is at most one
-/// per registered worker (a repeated DELETE starts no second job).
+/// Run removals and retirements at once: each only waits out its drain, and there is at
+/// most one per registered worker (a repeated DELETE or retire starts no second job).
 async fn dispatch_removals(
     service: std::sync::Weak<WorkerService>,
-    mut rx: mpsc::Receiver<String>,
+    mut rx: mpsc::Receiver<Removal>,
 ) {
-    while let Some(id) = rx.recv().await {
+    while let Some(removal) = rx.recv().await {
         let Some(service) = service.upgrade() else {
             return;
         };
-        tokio::spawn(async move { service.run_remove(&id).await });
+        tokio::spawn(async move {
+            match removal {
+                Removal::Delete { id, force } => service.run_remove(&id, force).await,
+                Removal::Retire { id, timeout } => service.run_retire(&id, timeout).await,
+            }
+        });
     }
 }
 
@@ -766,7 +988,7 @@ async fn remove_failed(
         };
         if service.config.remove_unhealthy_workers {
             tracing::warn!(%id, "removing failed worker (--remove-unhealthy-workers)");
-            if let Err(e) = service.delete(&id).await {
+            if let Err(e) = service.delete(&id, false).await {
                 tracing::error!(%id, error = %e, "could not remove failed worker");
             }
         }

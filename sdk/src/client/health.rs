@@ -4,7 +4,7 @@ use reqwest::Method;
 
 use super::{ApiRequest, Client, RouteKind, read_text};
 use crate::error::{ApiError, Error, Result};
-use crate::types::{ModelList, ReadinessResponse};
+use crate::types::{ModelList, ModelObject, ReadinessResponse};
 
 impl Client {
     /// The response header in which this project's gateway reports its own version (an
@@ -60,6 +60,19 @@ impl Client {
     /// (the gateway reads it on this route).
     pub async fn models(&self) -> Result<ModelList> {
         let req = ApiRequest::new(Method::GET, "/v1/models", RouteKind::Serving);
+        self.send_json(req).await
+    }
+
+    /// `GET /v1/models/{id}`: one model the gateway routes to; 404 when none serves it.
+    pub async fn model(&self, id: &str) -> Result<ModelObject> {
+        if id.trim().is_empty() {
+            return Err(Error::InvalidInput("model id must not be empty".into()));
+        }
+        let req = ApiRequest::from_segments(
+            Method::GET,
+            vec!["v1".into(), "models".into(), id.to_string()],
+            RouteKind::Serving,
+        );
         self.send_json(req).await
     }
 

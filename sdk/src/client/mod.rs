@@ -17,6 +17,7 @@ mod health;
 mod inference;
 mod keys;
 mod parse;
+mod profile;
 mod tokenizers;
 mod wasm;
 mod watch;

@@ -12,8 +12,9 @@ use tokio::time::Instant;
 use super::{ApiRequest, Client, RouteKind, WorkerEvent};
 use crate::error::{Error, Result};
 use crate::types::{
-    JobState, WorkerAccepted, WorkerCreated, WorkerInfo, WorkerListResponse, WorkerSpec,
-    WorkerStatus, WorkerUpdateRequest,
+    FlushCacheResponse, JobState, JobStatus, REMOVE_WORKER_JOB, RETIRE_WORKER_JOB,
+    RetireWorkerRequest, WorkerAccepted, WorkerCreated, WorkerInfo, WorkerListResponse,
+    WorkerSpec, WorkerStatus, WorkerUpdateRequest,
 };
 
 /// Handle for the workers API; get one with [`Client::workers`].
@@ -28,14 +29,17 @@ impl<'a> Workers<'a> {
     }
 
     fn worker_request(method: Method, id: &str) -> Result<ApiRequest> {
+        Self::worker_action(method, id, None)
+    }
+
+    /// `/workers/{id}`, or `/workers/{id}/{action}`.
+    fn worker_action(method: Method, id: &str, action: Option<&str>) -> Result<ApiRequest> {
         if id.trim().is_empty() {
             return Err(Error::InvalidInput("worker id must not be empty".into()));
         }
-        Ok(ApiRequest::from_segments(
-            method,
-            vec!["workers".into(), id.to_string()],
-            RouteKind::Admin,
-        ))
+        let mut segments = vec!["workers".to_string(), id.to_string()];
+        segments.extend(action.map(str::to_string));
+        Ok(ApiRequest::from_segments(method, segments, RouteKind::Admin))
     }
 
     /// Register a worker (`POST /workers`). The answer is a 202: registration runs in the
@@ -68,7 +72,7 @@ impl<'a> Workers<'a> {
     }
 
     /// Partially update a worker (`PATCH /workers/{id}`): priority, cost, labels (merged),
-    /// API key, health-check overrides. Never retried.
+    /// API key, health-check overrides, cordon flag. Never retried.
     pub async fn update(&self, id: &str, update: &WorkerUpdateRequest) -> Result<WorkerAccepted> {
         let req = Self::worker_request(Method::PATCH, id)?.json(&update.to_request_json())?;
         self.client.send_json(req).await
@@ -86,6 +90,119 @@ impl<'a> Workers<'a> {
         self.client
             .send_json(Self::worker_request(Method::DELETE, id)?)
             .await
+    }
+
+    /// Cordon a worker (`PATCH /workers/{id}` with `{"disabled": true}`): it stays registered,
+    /// health-checked and listed, but the gateway gives it no new requests. Persisted.
+    pub async fn cordon(&self, id: &str) -> Result<WorkerAccepted> {
+        self.set_disabled(id, true).await
+    }
+
+    /// Undo [`cordon`](Self::cordon) (`{"disabled": false}`); also cancels a retirement that is
+    /// still draining.
+    pub async fn uncordon(&self, id: &str) -> Result<WorkerAccepted> {
+        self.set_disabled(id, false).await
+    }
+
+    async fn set_disabled(&self, id: &str, disabled: bool) -> Result<WorkerAccepted> {
+        let update = WorkerUpdateRequest {
+            disabled: Some(disabled),
+            ..WorkerUpdateRequest::default()
+        };
+        self.update(id, &update).await
+    }
+
+    /// Remove a worker without the drain settle period (`DELETE /workers/{id}?force=true`).
+    /// Requests already in flight to it still finish; a removal already settling ends at once.
+    pub async fn force_delete(&self, id: &str) -> Result<WorkerAccepted> {
+        let req = Self::worker_request(Method::DELETE, id)?.query("force", "true");
+        self.client.send_json(req).await
+    }
+
+    /// Flush one worker's KV cache (`POST /workers/{id}/flush_cache`): the body of
+    /// [`Client::flush_cache`] for that worker alone. Both 200 and 206 are `Ok`: check
+    /// [`FlushCacheResponse::is_partial`].
+    pub async fn flush_cache(&self, id: &str) -> Result<FlushCacheResponse> {
+        let req = Self::worker_action(Method::POST, id, Some("flush_cache"))?;
+        self.client.send_json(req).await
+    }
+
+    /// Retire a worker (`POST /workers/{id}/retire`, 202): one background job cordons it, waits
+    /// until the gateway has no request in flight to it (at most `request.timeout_secs`), flushes
+    /// its KV cache and removes it. Its progress is the worker's `job_status` (`RetireWorker`);
+    /// see [`retire_and_wait`](Self::retire_and_wait). Not retried.
+    pub async fn retire(&self, id: &str, request: &RetireWorkerRequest) -> Result<WorkerAccepted> {
+        let req = Self::worker_action(Method::POST, id, Some("retire"))?.json(request)?;
+        self.client.send_json(req).await
+    }
+
+    /// [`retire`](Self::retire), then [`wait_for_retirement`](Self::wait_for_retirement);
+    /// `timeout` bounds both.
+    pub async fn retire_and_wait(
+        &self,
+        id: &str,
+        request: &RetireWorkerRequest,
+        timeout: Duration,
+        on_progress: impl FnMut(&JobStatus),
+    ) -> Result<()> {
+        let start = Instant::now();
+        self.retire(id, request).await?;
+        let remaining = timeout.saturating_sub(start.elapsed());
+        self.wait_for_retirement(id, remaining, on_progress).await
+    }
+
+    /// Poll `GET /workers/{id}` until a retirement has removed the worker (404 → `Ok`).
+    ///
+    /// `on_progress` is called with the job status each time its step (`message`) changes.
+    /// A failed `RetireWorker` (or `RemoveWorker`) job → [`Error::JobFailed`] with the gateway's
+    /// message; a drain that ran out of time starts with
+    /// [`RETIRE_DRAIN_TIMED_OUT`](crate::types::RETIRE_DRAIN_TIMED_OUT) (the worker stays
+    /// registered and cordoned). `timeout` elapsed → [`Error::WaitTimeout`].
+    pub async fn wait_for_retirement(
+        &self,
+        id: &str,
+        timeout: Duration,
+        mut on_progress: impl FnMut(&JobStatus),
+    ) -> Result<()> {
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let mut last_status = None;
+        let mut last_step: Option<(String, Option<String>)> = None;
+        loop {
+            match tokio::time::timeout_at(deadline, self.get(id)).await {
+                Err(_elapsed) => break,
+                Ok(Err(e)) if e.is_not_found() => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(info)) => {
+                    last_status = info.status;
+                    if let Some(job) = info.job_status.as_ref().filter(|j| {
+                        j.job_type == RETIRE_WORKER_JOB || j.job_type == REMOVE_WORKER_JOB
+                    }) {
+                        if job.status == JobState::Failed {
+                            return Err(Error::JobFailed {
+                                id: id.to_string(),
+                                message: job.message.clone().unwrap_or_else(|| {
+                                    format!("{} job failed without a message", job.job_type)
+                                }),
+                            });
+                        }
+                        let step = Some((job.job_type.clone(), job.message.clone()));
+                        if step != last_step {
+                            on_progress(job);
+                            last_step = step;
+                        }
+                    }
+                }
+            }
+            if !self.sleep_until_next_poll(deadline).await {
+                break;
+            }
+        }
+        Err(Error::WaitTimeout {
+            id: id.to_string(),
+            last_status,
+            waited: start.elapsed(),
+        })
     }
 
     /// Poll `GET /workers/{id}` until the worker is `ready`.

@@ -175,6 +175,10 @@ impl LoadAggregate {
     }
 }
 
+/// Start of this gateway's [`LoadsSnapshot::version`] (`smg-gateway-<version>`); upstream SMG
+/// sends `smg-<version>` there.
+pub const GATEWAY_LOADS_VERSION_PREFIX: &str = "smg-gateway-";
+
 /// Body of `GET /loads[?model=ID]` (both gateways) and of upstream 1.12+'s `GET /get_loads`:
 /// the load monitor's last snapshot, one entry per DP rank.
 /// `loads` is required, so an unrelated object never decodes as an empty snapshot.

@@ -716,6 +716,27 @@ impl WorkerUpdateRequest {
     }
 }
 
+/// Body of `POST /workers/{id}/retire` (this gateway's addition): every field optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RetireWorkerRequest {
+    /// Longest wait for the worker's in-flight requests to finish before the retirement fails
+    /// (the worker then stays registered and cordoned); default: the gateway's
+    /// `--retire-timeout-secs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+}
+
+/// `job_type` of the background job behind `POST /workers/{id}/retire`: cordon, drain, flush
+/// the KV cache, remove.
+pub const RETIRE_WORKER_JOB: &str = "RetireWorker";
+
+/// `job_type` of the background job behind `DELETE /workers/{id}`.
+pub const REMOVE_WORKER_JOB: &str = "RemoveWorker";
+
+/// Start of a failed retirement's `job_status.message` when in-flight requests did not finish
+/// within its timeout (the worker stays registered and cordoned).
+pub const RETIRE_DRAIN_TIMED_OUT: &str = "drain timed out";
+
 /// State of a queued job (`job_status.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -787,6 +808,21 @@ pub struct WorkerInfo {
 }
 
 impl WorkerInfo {
+    /// Cordoned: registered and health-checked, but given no new traffic.
+    pub fn is_disabled(&self) -> bool {
+        self.spec.disabled
+    }
+
+    /// The status to show people: `disabled` for a cordoned worker, else the health status
+    /// (`-` when unknown). The wire `status` keeps the health value either way.
+    pub fn display_status(&self) -> &'static str {
+        if self.spec.disabled {
+            "disabled"
+        } else {
+            self.status.map_or("-", WorkerStatus::as_str)
+        }
+    }
+
     /// A short id for tables: the last 8 characters. (UUIDv7 ids start with a timestamp, so
     /// their prefixes collide for workers registered around the same time; the tail is random.)
     pub fn short_id(&self) -> &str {
@@ -798,6 +834,18 @@ impl WorkerInfo {
             .map(|(i, _)| i)
             .unwrap_or(0);
         &self.id[start..]
+    }
+}
+
+impl JobStatus {
+    /// True for a failed retirement whose drain ran out of time (see [`RETIRE_DRAIN_TIMED_OUT`]).
+    pub fn is_drain_timeout(&self) -> bool {
+        self.job_type == RETIRE_WORKER_JOB
+            && self.status == JobState::Failed
+            && self
+                .message
+                .as_deref()
+                .is_some_and(|m| m.starts_with(RETIRE_DRAIN_TIMED_OUT))
     }
 }
 

@@ -14,6 +14,7 @@
 //! | `GET /v1/loads` | [`smg_sdk::WorkerLoadResponse`] from the engine model |
 //! | `GET /metrics` | Prometheus text, `sglang:` or `vllm:` names |
 //! | `POST /flush_cache` | empties the prefix cache; 500 with `flush: fail` |
+//! | `POST /start_profile`, `POST /stop_profile` | SGLang's text answers; counted, with the start options kept |
 //! | `POST /generate`, `/v1/chat/completions`, `/v1/completions`, `/v1/messages` | JSON or SSE (`stream: true`) |
 //! | `POST /v1/embeddings`, `/v1/rerank`, `/rerank`, `/v1/classify` | JSON |
 //! | `GET`/`POST /_mock/fault`, `GET /_mock/stats`, `POST /_mock/reset` | control; never faulted or authenticated |
@@ -260,6 +261,14 @@ pub struct MockStats {
     /// Headers of the latest non-`/_mock` POST (inference, flush; health probes are GETs
     /// and leave it alone), by lower-case name; repeated headers are joined with `, `.
     pub last_request_headers: BTreeMap<String, String>,
+    /// HTTP version of the latest non-`/_mock` request (`HTTP/1.1`, `HTTP/2.0`).
+    pub last_http_version: Option<String>,
+    /// `/start_profile` requests received.
+    pub profile_starts: u64,
+    /// `/stop_profile` requests received.
+    pub profile_stops: u64,
+    /// JSON body of the latest `/start_profile` (`None`: none yet, or it had no body).
+    pub last_profile_options: Option<serde_json::Value>,
     /// Requests holding a running slot now.
     pub running: usize,
     /// Requests waiting for a running slot now.
@@ -288,6 +297,10 @@ struct Counters {
     dropped_connections: u64,
     last_authorization: Option<String>,
     last_request_headers: BTreeMap<String, String>,
+    last_http_version: Option<String>,
+    profile_starts: u64,
+    profile_stops: u64,
+    last_profile_options: Option<serde_json::Value>,
 }
 
 /// Lock a mutex, ignoring poisoning: the guarded data are plain counters that stay
@@ -326,10 +339,12 @@ impl WorkerState {
     fn record_request(
         &self,
         path: &str,
+        version: String,
         authorization: Option<String>,
         headers: Option<BTreeMap<String, String>>,
     ) {
         let mut counters = lock(&self.counters);
+        counters.last_http_version = Some(version);
         if let Some(headers) = headers {
             counters.last_request_headers = headers;
         }
@@ -355,6 +370,18 @@ impl WorkerState {
         lock(&self.counters).flushes += 1;
     }
 
+    /// A profiler start (with its JSON options, if any) or stop.
+    fn count_profile(&self, start: Option<Option<serde_json::Value>>) {
+        let mut counters = lock(&self.counters);
+        match start {
+            Some(options) => {
+                counters.profile_starts += 1;
+                counters.last_profile_options = options;
+            }
+            None => counters.profile_stops += 1,
+        }
+    }
+
     fn count_health_probe(&self) {
         lock(&self.counters).health_probes += 1;
     }
@@ -374,6 +401,10 @@ impl WorkerState {
             dropped_connections: counters.dropped_connections,
             last_authorization: counters.last_authorization.clone(),
             last_request_headers: counters.last_request_headers.clone(),
+            last_http_version: counters.last_http_version.clone(),
+            profile_starts: counters.profile_starts,
+            profile_stops: counters.profile_stops,
+            last_profile_options: counters.last_profile_options.clone(),
             running: engine.running,
             waiting: engine.waiting,
             cache_entries: engine.cache_entries,

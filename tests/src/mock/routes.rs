@@ -382,11 +382,25 @@ async fn flush_cache(State(state): Shared) -> Response {
     }
 }
 
-async fn start_profile() -> &'static str {
-    "Start profiling.\n"
+/// SGLang's answer; the options (a JSON body, optional) are kept for `/_mock/stats`.
+async fn start_profile(State(state): Shared, body: Bytes) -> Response {
+    let options = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(options) => Some(options),
+            Err(e) => {
+                return ApiError::bad_request(format!("invalid profile options: {e}"))
+                    .into_response();
+            }
+        }
+    };
+    state.count_profile(Some(options));
+    "Start profiling.\n".into_response()
 }
 
-async fn stop_profile() -> &'static str {
+async fn stop_profile(State(state): Shared) -> &'static str {
+    state.count_profile(None);
     "Stop profiling. This will take some time.\n"
 }
 

@@ -105,7 +105,8 @@ async fn handle(
             .get(header::AUTHORIZATION)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let headers = (request.method() == Method::POST).then(|| header_map(request.headers()));
-        state.record_request(&path, authorization.clone(), headers);
+        let version = format!("{:?}", request.version());
+        state.record_request(&path, version, authorization.clone(), headers);
         if fault.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(fault.latency_ms)).await;
         }

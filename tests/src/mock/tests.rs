@@ -1064,3 +1064,50 @@ fn fault_serde_is_lowercase_and_patches_merge() {
     );
     assert_eq!(base_url("::".parse().unwrap(), 80), "http://[::1]:80");
 }
+
+#[tokio::test]
+async fn profiling_is_recorded_with_its_options_and_http_version() {
+    let fleet = fleet(1, MockConfig::default()).await;
+    let base = fleet.urls()[0].clone();
+    let http = client();
+    let response = http
+        .post(format!("{base}/start_profile"))
+        .json(&json!({"output_dir": "/tmp/trace", "num_steps": 3, "profile_by_stage": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "Start profiling.\n");
+    let stopped = http
+        .post(format!("{base}/stop_profile"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stopped.status(), StatusCode::OK);
+    let bad = http
+        .post(format!("{base}/start_profile"))
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let stats = fleet.workers()[0].stats();
+    assert_eq!((stats.profile_starts, stats.profile_stops), (1, 1));
+    assert_eq!(
+        stats.last_profile_options,
+        Some(json!({"output_dir": "/tmp/trace", "num_steps": 3, "profile_by_stage": false}))
+    );
+    assert_eq!(stats.last_http_version.as_deref(), Some("HTTP/1.1"));
+    // HTTP/2 with prior knowledge is answered too.
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let health = h2.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.version(), reqwest::Version::HTTP_2);
+    assert_eq!(
+        fleet.workers()[0].stats().last_http_version.as_deref(),
+        Some("HTTP/2.0")
+    );
+    fleet.shutdown().await;
+}
