@@ -22,6 +22,9 @@ pub enum Exit {
     Partial,
     /// 6: timed out while waiting for a worker.
     WaitTimeout,
+    /// 7: the gateway does not offer the route or feature (e.g. `/admin/*` on upstream SMG,
+    /// WASM without `--enable-wasm`).
+    NotOffered,
 }
 
 impl Exit {
@@ -35,6 +38,7 @@ impl Exit {
             Self::Auth => 4,
             Self::Partial => 5,
             Self::WaitTimeout => 6,
+            Self::NotOffered => 7,
         }
     }
 
@@ -42,6 +46,7 @@ impl Exit {
     pub fn for_sdk_error(err: &SdkError) -> Self {
         match err {
             SdkError::WaitTimeout { .. } => Self::WaitTimeout,
+            SdkError::Unsupported(_) => Self::NotOffered,
             e if e.is_not_found() => Self::NotFound,
             e if e.is_auth() => Self::Auth,
             _ => Self::Failure,
@@ -66,6 +71,8 @@ Exit codes:
   4  authentication or permission denied (401/403)
   5  partial failure (`cache flush` answered 206)
   6  timed out while waiting (--wait, bounded by --timeout or --wait-timeout)
+  7  not offered by this gateway (a route upstream SMG lacks, such as /admin/*; WASM
+     without --enable-wasm)
 
 Environment:
   SMG_URL, SMG_ADMIN_TOKEN, SMG_API_KEY, SMG_CONTEXT, SMGCTL_CONFIG, NO_COLOR
@@ -168,8 +175,12 @@ pub fn report(err: &color_eyre::Report, gateway_url: Option<&str>, scope: HintSc
     }
 }
 
-/// `<server message> [<code>] (request id …)` for API answers; the SDK's own text otherwise.
+/// `<server message> [<code>] (request id …)` for API answers; the SDK's own text otherwise
+/// (which names the gateway for a route it does not offer).
 fn describe_sdk_error(err: &SdkError) -> String {
+    if err.is_unsupported() {
+        return err.to_string();
+    }
     match err.api() {
         Some(api) => {
             let mut s = api.message.clone();
@@ -189,6 +200,14 @@ fn describe_sdk_error(err: &SdkError) -> String {
 fn hint_for(err: &SdkError, gateway_url: Option<&str>, scope: HintScope) -> Option<String> {
     let url = gateway_url.unwrap_or(smg_sdk::config::DEFAULT_URL);
     match err {
+        SdkError::Unsupported(u) => match (u.kind, &u.gateway) {
+            (smg_sdk::UnsupportedKind::Route, Some(g)) if g.is_upstream() => Some(
+                "this is one of smg-gateway's additions to the SMG API (API keys, audit, whoami, \
+                 the parser list, /ha/*); `smgctl version` names the gateway"
+                    .into(),
+            ),
+            _ => None,
+        },
         SdkError::Connect { .. } => Some(format!(
             "could not reach the gateway at {url} — set --url, SMG_URL, or a context \
              (smgctl context set NAME --url URL)"

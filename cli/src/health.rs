@@ -2,7 +2,7 @@
 
 use color_eyre::eyre::Result;
 use serde::Serialize;
-use smg_sdk::{ModelList, ReadinessResponse};
+use smg_sdk::{GatewayIdentity, ModelList, ReadinessResponse};
 
 use crate::exit::{self, Exit, HintScope};
 use crate::output::{self, Format, Output, diag, render_kv, render_table};
@@ -118,8 +118,9 @@ pub async fn model_info(ctx: &Ctx) -> Result<Exit> {
 #[derive(Debug, Serialize)]
 struct VersionView<'a> {
     client: &'a str,
-    /// The gateway's own version (`X-SMG-Version`), if it reports one.
-    gateway: Option<String>,
+    /// What the gateway is: this project's (by its `X-SMG-Version` header) or upstream SMG
+    /// (by the version in its loads bodies).
+    gateway: Option<GatewayIdentity>,
     /// The engine version a worker reports in `/get_server_info`, if any worker does.
     worker: Option<String>,
 }
@@ -130,8 +131,7 @@ pub async fn version(global: &GlobalArgs, ctx: Result<Ctx>) -> Result<Exit> {
     let client_version = env!("CARGO_PKG_VERSION");
     let (out, gateway, worker) = match ctx {
         Ok(ctx) => {
-            let (gateway, info) =
-                tokio::join!(ctx.client.gateway_version(), ctx.client.server_info());
+            let (gateway, info) = tokio::join!(ctx.client.identity(), ctx.client.server_info());
             let gateway = gateway.map_err(|e| {
                 let unreachable = matches!(
                     e,
@@ -166,24 +166,20 @@ pub async fn version(global: &GlobalArgs, ctx: Result<Ctx>) -> Result<Exit> {
     };
     let view = VersionView {
         client: client_version,
-        gateway: gateway.as_ref().ok().cloned().flatten(),
+        gateway: gateway.as_ref().ok().cloned(),
         worker,
     };
     if !out.structured(&view)? {
         out.line(format_args!("client: smgctl {client_version}"))?;
-        if let Some(v) = &view.gateway {
-            out.line(format_args!("gateway: smg {v}"))?;
+        if let Some(g) = &view.gateway {
+            out.line(format_args!("gateway: {g}"))?;
         }
         if let Some(v) = &view.worker {
             out.line(format_args!("worker: {v}"))?;
         }
     }
     match gateway {
-        Ok(Some(_)) => Ok(Exit::Ok),
-        Ok(None) => {
-            diag("gateway: version not reported (no X-SMG-Version header; an upstream SMG?)");
-            Ok(Exit::Ok)
-        }
+        Ok(_) => Ok(Exit::Ok),
         Err(why) => {
             diag(format_args!("gateway: {why}"));
             Ok(Exit::Failure)

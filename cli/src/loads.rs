@@ -1,23 +1,52 @@
-//! `smgctl loads` (engine load per worker and DP rank) and `smgctl cache flush`.
+//! `smgctl loads` (engine load per worker and DP rank, and the fleet aggregate) and
+//! `smgctl cache flush`.
+//!
+//! Both of the gateway's load routes and both wire shapes read into one [`FleetLoads`]:
+//! `/get_loads` (this gateway's `{"workers":[…]}` live fan-out, or upstream 1.12+'s per-rank
+//! snapshot) by default, `/loads` (the load monitor's cached snapshot) with `--snapshot`.
+//! `-o json|yaml` prints that `FleetLoads`, so a script reads the same document from either
+//! gateway and either route.
 
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use color_eyre::eyre::Result;
-use smg_sdk::{FlushCacheResponse, GetLoadsResponse, WorkerLoad};
+use smg_sdk::{FleetLoads, FlushCacheResponse, LoadAggregate, SchedulerLoadSnapshot, WorkerLoads};
 
 use crate::Ctx;
-use crate::exit::{self, Exit, HintScope};
+use crate::exit::{self, Exit, HintScope, UsageError};
 use crate::output::{CLEAR_SCREEN, Format, diag, render_table};
 
 #[derive(Debug, Args)]
 pub struct LoadsArgs {
+    /// Read the load monitor's cached snapshot (GET /loads: cheap, public, only workers it has
+    /// polled) instead of GET /get_loads
+    #[arg(long)]
+    snapshot: bool,
+    /// With --snapshot: only workers serving this model
+    #[arg(long, value_name = "MODEL", requires = "snapshot")]
+    model: Option<String>,
     /// Keep polling: redraw on a terminal, else print each change (one JSON document per line with -o json)
     #[arg(short = 'w', long)]
     watch: bool,
     /// Poll interval of --watch
     #[arg(long, value_parser = humantime::parse_duration, default_value = "2s", value_name = "DURATION")]
     interval: Duration,
+}
+
+impl LoadsArgs {
+    /// The route polled, for messages.
+    fn route(&self) -> &'static str {
+        if self.snapshot { "/loads" } else { "/get_loads" }
+    }
+
+    async fn fetch(&self, ctx: &Ctx) -> smg_sdk::Result<FleetLoads> {
+        if self.snapshot {
+            Ok(ctx.client.loads_snapshot(self.model.as_deref()).await?.into())
+        } else {
+            ctx.client.loads().await
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -27,10 +56,13 @@ pub enum CacheCmd {
 }
 
 pub async fn loads(ctx: &Ctx, args: LoadsArgs) -> Result<Exit> {
-    if args.watch {
-        return watch(ctx, args.interval).await;
+    if args.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
+        return Err(UsageError("--model must not be empty".into()).into());
     }
-    let loads = ctx.client.get_loads().await?;
+    if args.watch {
+        return watch(ctx, &args).await;
+    }
+    let loads = args.fetch(ctx).await?;
     if ctx.out.structured(&loads)? {
         return Ok(Exit::Ok);
     }
@@ -40,16 +72,27 @@ pub async fn loads(ctx: &Ctx, args: LoadsArgs) -> Result<Exit> {
         }
         return Ok(Exit::Ok);
     }
-    if loads.workers.is_empty() {
-        diag("No workers found.");
-        return Ok(Exit::Ok);
+    match loads_text(ctx, &loads) {
+        Some(text) => ctx.out.write(&text)?,
+        None => diag(empty_message(&args)),
     }
-    ctx.out.write(&loads_table(ctx, &loads))?;
     Ok(Exit::Ok)
 }
 
-fn loads_table(ctx: &Ctx, loads: &GetLoadsResponse) -> String {
-    if ctx.out.format == Format::Wide {
+fn empty_message(args: &LoadsArgs) -> String {
+    match (&args.model, args.snapshot) {
+        (Some(m), _) => format!("No load reports for model {m}."),
+        (None, true) => "No load reports yet (the load monitor has polled no worker).".into(),
+        (None, false) => "No workers found.".into(),
+    }
+}
+
+/// The table and the aggregate line; `None` when there is no worker to show.
+fn loads_text(ctx: &Ctx, loads: &FleetLoads) -> Option<String> {
+    if loads.workers.is_empty() {
+        return None;
+    }
+    let mut text = if ctx.out.format == Format::Wide {
         let rows: Vec<Vec<String>> = loads.workers.iter().flat_map(rank_rows).collect();
         render_table(
             &[
@@ -61,6 +104,7 @@ fn loads_table(ctx: &Ctx, loads: &GetLoadsResponse) -> String {
                 "TOKEN USAGE",
                 "CACHE HIT",
                 "GEN TOK/S",
+                "UTILIZATION",
             ],
             &rows,
         )
@@ -69,6 +113,7 @@ fn loads_table(ctx: &Ctx, loads: &GetLoadsResponse) -> String {
         render_table(
             &[
                 "WORKER",
+                "TYPE",
                 "LOAD",
                 "RUNNING",
                 "WAITING",
@@ -78,20 +123,44 @@ fn loads_table(ctx: &Ctx, loads: &GetLoadsResponse) -> String {
             ],
             &rows,
         )
-    }
+    };
+    text.push('\n');
+    text.push_str(&aggregate_line(&loads.aggregate));
+    text.push('\n');
+    Some(text)
+}
+
+/// `aggregate: running 3 · waiting 1 · total 4 · avg token usage 7.5% · avg gen 5.0 tok/s ·
+/// avg utilization 12.5%` (upstream's fields; computed over the ranks for the workers shape).
+fn aggregate_line(a: &LoadAggregate) -> String {
+    format!(
+        "aggregate: running {} · waiting {} · total {} · avg token usage {} · avg gen {:.1} tok/s \
+         · avg utilization {}",
+        a.total_running_reqs,
+        a.total_waiting_reqs,
+        a.total_reqs,
+        percent(a.avg_token_usage),
+        a.avg_throughput,
+        percent(a.avg_utilization),
+    )
 }
 
 fn percent(ratio: f64) -> String {
     format!("{:.1}%", ratio * 100.0)
 }
 
+fn dash() -> String {
+    "-".to_string()
+}
+
 /// One row per worker: counts and throughput summed over ranks, token usage over the summed
 /// capacity, cache hit rate averaged over ranks.
-fn summary_row(w: &WorkerLoad) -> Vec<String> {
-    let dash = || "-".to_string();
-    let Some(details) = w.details.as_ref().filter(|d| !d.loads.is_empty()) else {
+fn summary_row(w: &WorkerLoads) -> Vec<String> {
+    let kind = w.worker_type.map_or_else(dash, |t| t.to_string());
+    if !w.reported() {
         return vec![
             w.worker.clone(),
+            kind,
             "unavailable".into(),
             dash(),
             dash(),
@@ -99,15 +168,13 @@ fn summary_row(w: &WorkerLoad) -> Vec<String> {
             dash(),
             dash(),
         ];
+    }
+    let ranks = &w.ranks;
+    let sum = |f: fn(&SchedulerLoadSnapshot) -> i32| -> i64 {
+        ranks.iter().map(|l| i64::from(f(l))).sum()
     };
-    let ranks = &details.loads;
-    let running: i64 = ranks.iter().map(|l| i64::from(l.num_running_reqs)).sum();
-    let waiting: i64 = ranks.iter().map(|l| i64::from(l.num_waiting_reqs)).sum();
-    let used: i64 = ranks.iter().map(|l| i64::from(l.num_used_tokens)).sum();
-    let max: i64 = ranks
-        .iter()
-        .map(|l| i64::from(l.max_total_num_tokens))
-        .sum();
+    let used = sum(|l| l.num_used_tokens);
+    let max = sum(|l| l.max_total_num_tokens);
     let n = ranks.len() as f64;
     let usage = if max > 0 {
         used as f64 / max as f64
@@ -118,13 +185,14 @@ fn summary_row(w: &WorkerLoad) -> Vec<String> {
     let gen_tps: f64 = ranks.iter().map(|l| l.gen_throughput).sum();
     vec![
         w.worker.clone(),
+        kind,
         if w.load < 0 {
             dash()
         } else {
             w.load.to_string()
         },
-        running.to_string(),
-        waiting.to_string(),
+        sum(|l| l.num_running_reqs).to_string(),
+        sum(|l| l.num_waiting_reqs).to_string(),
         percent(usage),
         percent(cache_hit),
         format!("{gen_tps:.1}"),
@@ -132,42 +200,47 @@ fn summary_row(w: &WorkerLoad) -> Vec<String> {
 }
 
 /// One row per DP rank (one `unavailable` row for a worker that did not answer).
-fn rank_rows(w: &WorkerLoad) -> Vec<Vec<String>> {
-    let dash = || "-".to_string();
-    match w.details.as_ref().filter(|d| !d.loads.is_empty()) {
-        None => vec![vec![
-            w.worker.clone(),
-            dash(),
-            dash(),
-            dash(),
-            "unavailable".into(),
-            dash(),
-            dash(),
-            dash(),
-        ]],
-        Some(details) => details
-            .loads
-            .iter()
-            .map(|l| {
-                vec![
-                    w.worker.clone(),
-                    l.dp_rank.to_string(),
-                    l.num_running_reqs.to_string(),
-                    l.num_waiting_reqs.to_string(),
-                    format!("{}/{}", l.num_used_tokens, l.max_total_num_tokens),
-                    percent(l.token_usage),
-                    percent(l.cache_hit_rate),
-                    format!("{:.1}", l.gen_throughput),
-                ]
-            })
-            .collect(),
+fn rank_rows(w: &WorkerLoads) -> Vec<Vec<String>> {
+    if !w.reported() {
+        let mut row = vec![w.worker.clone()];
+        row.extend((0..8).map(|i| if i == 3 { "unavailable".into() } else { dash() }));
+        return vec![row];
     }
+    w.ranks
+        .iter()
+        .map(|l| {
+            vec![
+                w.worker.clone(),
+                l.dp_rank.to_string(),
+                l.num_running_reqs.to_string(),
+                l.num_waiting_reqs.to_string(),
+                format!("{}/{}", l.num_used_tokens, l.max_total_num_tokens),
+                percent(l.token_usage),
+                percent(l.cache_hit_rate),
+                format!("{:.1}", l.gen_throughput),
+                percent(l.utilization),
+            ]
+        })
+        .collect()
 }
 
-async fn watch(ctx: &Ctx, interval: Duration) -> Result<Exit> {
+/// Whether two polls show the same loads: the snapshot's timestamp and each report's age move
+/// on every poll and are not a change.
+fn same_loads(a: &FleetLoads, b: &FleetLoads) -> bool {
+    let key = |l: &FleetLoads| -> Vec<(String, i64, Vec<SchedulerLoadSnapshot>)> {
+        l.workers
+            .iter()
+            .map(|w| (w.worker.clone(), w.load, w.ranks.clone()))
+            .collect()
+    };
+    a.aggregate == b.aggregate && key(a) == key(b)
+}
+
+async fn watch(ctx: &Ctx, args: &LoadsArgs) -> Result<Exit> {
+    let interval = args.interval;
     let ctrl_c = tokio::signal::ctrl_c();
     let mut ctrl_c = std::pin::pin!(ctrl_c);
-    let mut previous: Option<GetLoadsResponse> = None;
+    let mut previous: Option<FleetLoads> = None;
     let mut printed_blocks = 0usize;
     let mut first = true;
     loop {
@@ -180,11 +253,13 @@ async fn watch(ctx: &Ctx, interval: Duration) -> Result<Exit> {
         first = false;
         let result = tokio::select! {
             _ = &mut ctrl_c => return Ok(Exit::Ok),
-            r = ctx.client.get_loads() => r,
+            r = args.fetch(ctx) => r,
         };
         let (loads, error) = match result {
             Ok(loads) => (Some(loads), None),
-            Err(e) if e.is_auth() || e.is_not_found() => return Err(e.into()),
+            Err(e) if e.is_auth() || e.is_not_found() || e.is_unsupported() => {
+                return Err(e.into());
+            }
             Err(e) => {
                 let report = exit::report(&e.into(), Some(&ctx.url), HintScope::Other);
                 (None, Some(report.message))
@@ -195,7 +270,10 @@ async fn watch(ctx: &Ctx, interval: Duration) -> Result<Exit> {
         {
             diag(format_args!("warning: {err}"));
         }
-        let changed = loads.is_some() && loads != previous;
+        let changed = match (&loads, &previous) {
+            (Some(now), Some(before)) => !same_loads(now, before),
+            (now, _) => now.is_some(),
+        };
         match ctx.out.format {
             Format::Json | Format::Yaml | Format::Name => {
                 if let (true, Some(l)) = (changed, &loads) {
@@ -213,15 +291,16 @@ async fn watch(ctx: &Ctx, interval: Duration) -> Result<Exit> {
             Format::Table | Format::Wide => {
                 let shown = loads.as_ref().or(previous.as_ref());
                 let table = match shown {
-                    Some(l) if !l.workers.is_empty() => loads_table(ctx, l),
-                    Some(_) => "No workers found.\n".to_string(),
+                    Some(l) => loads_text(ctx, l)
+                        .unwrap_or_else(|| format!("{}\n", empty_message(args))),
                     None => String::new(),
                 };
                 if ctx.stdout_tty {
                     let mut screen = String::from(CLEAR_SCREEN);
                     screen.push_str(&format!(
-                        "Every {}: smgctl loads   {}   (Ctrl-C to quit)\n",
+                        "Every {}: smgctl loads ({})   {}   (Ctrl-C to quit)\n",
                         humantime::format_duration(interval),
+                        args.route(),
                         humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
                     ));
                     if let Some(err) = &error {

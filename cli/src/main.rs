@@ -132,7 +132,8 @@ enum Command {
     Tokenize(tokenizers::TokenizeArgs),
     /// Turn token ids back into text (POST /v1/detokenize; uses the API key)
     Detokenize(tokenizers::DetokenizeArgs),
-    /// Engine load per worker and DP rank (GET /get_loads)
+    /// Engine load per worker and DP rank, and the fleet aggregate (GET /get_loads, or GET
+    /// /loads with --snapshot; either gateway)
     Loads(loads::LoadsArgs),
     /// KV-cache operations
     #[command(subcommand)]
@@ -164,7 +165,8 @@ enum Command {
     Whoami,
     /// The live terminal dashboard (the same as smg-tui), on this connection
     Dash(dash::DashArgs),
-    /// Client and gateway versions, and a worker's engine version when one reports it
+    /// Client version, which gateway answers (this project's or upstream SMG) and its version,
+    /// and a worker's engine version when one reports it
     Version,
     /// Print a shell completion script to stdout
     Completions {

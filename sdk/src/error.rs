@@ -1,7 +1,8 @@
 //! The client's error type.
 //!
 //! [`Error`] separates what the gateway *answered* ([`Error::Api`], with the status, the machine
-//! code, the request id and the raw body) from what went wrong on the way there
+//! code, the request id and the raw body; [`Error::Unsupported`] when the answer means the
+//! gateway does not offer the route at all) from what went wrong on the way there
 //! ([`Error::Connect`], [`Error::Timeout`], [`Error::Http`]) and from what the client itself
 //! decided ([`Error::Decode`], [`Error::JobFailed`], [`Error::WaitTimeout`], …).
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
 
+use crate::client::GatewayIdentity;
 use crate::types::{ERROR_CODE_HEADER, WorkerStatus};
 
 /// `Result` with [`Error`] as the default error type.
@@ -29,6 +31,12 @@ pub enum Error {
     /// `Result<T, Error>` small.
     #[error("{0}")]
     Api(Box<ApiError>),
+
+    /// The gateway does not offer what was asked: a route it lacks (upstream SMG has no
+    /// `/admin/*`, no `/parse/parsers`, …) or WASM without `--enable-wasm`. Its answer is
+    /// kept, so [`Error::status`] and [`Error::api`] still work.
+    #[error("{0}")]
+    Unsupported(Box<Unsupported>),
 
     /// The gateway could not be reached (connection refused, DNS failure, TLS failure, connect
     /// timeout).
@@ -96,12 +104,27 @@ pub enum Error {
 }
 
 impl Error {
-    /// The API error, if the gateway answered with an error status.
+    /// The API error, if the gateway answered with an error status (for
+    /// [`Error::Unsupported`], the answer it gave).
     pub fn api(&self) -> Option<&ApiError> {
         match self {
             Self::Api(e) => Some(e.as_ref()),
+            Self::Unsupported(u) => Some(&u.answer),
             _ => None,
         }
+    }
+
+    /// What the gateway does not offer, for [`Error::Unsupported`].
+    pub fn unsupported(&self) -> Option<&Unsupported> {
+        match self {
+            Self::Unsupported(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// True when the gateway does not offer the route or feature ([`Error::Unsupported`]).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, Self::Unsupported(_))
     }
 
     /// The HTTP status of an [`Error::Api`].
@@ -169,6 +192,74 @@ impl From<ApiError> for Error {
     fn from(e: ApiError) -> Self {
         Self::Api(Box::new(e))
     }
+}
+
+/// What [`Error::Unsupported`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnsupportedKind {
+    /// The gateway has no such route.
+    Route,
+    /// `/wasm*` on a gateway started without `--enable-wasm` (upstream answers 500 with an
+    /// empty body, this project's gateway 503 `WASM_DISABLED`).
+    WasmDisabled,
+}
+
+/// A route or feature the gateway does not offer ([`Error::Unsupported`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// Route missing, or WASM disabled.
+    pub kind: UnsupportedKind,
+    /// The path asked for (`/admin/api-keys`).
+    pub route: String,
+    /// The gateway, when known (`upstream SMG 1.13.0`).
+    pub gateway: Option<GatewayIdentity>,
+    /// What the gateway answered.
+    pub answer: ApiError,
+}
+
+impl fmt::Display for Unsupported {
+    /// `upstream SMG 1.13.0 does not offer `/admin/api-keys``, or the WASM hint.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            UnsupportedKind::WasmDisabled => {
+                f.write_str("WASM is disabled on this gateway: start it with --enable-wasm")
+            }
+            UnsupportedKind::Route => match &self.gateway {
+                Some(g) => write!(f, "{g} does not offer `{}`", self.route),
+                None => write!(f, "this gateway does not offer `{}`", self.route),
+            },
+        }
+    }
+}
+
+/// Whether an error answer to `path` means the route or feature is not offered. `ours`: the
+/// answer carried this project's version header.
+///
+/// - WASM disabled: 503 `WASM_DISABLED` (ours), or 500 with an empty body on `/wasm*`
+///   (upstream).
+/// - No route: ours answers 404 `NOT_FOUND` "No route for …"; upstream 1.13 answers 404
+///   `unknown_url`, older upstreams 404 with an empty body; 501 is "not implemented" on both.
+pub(crate) fn unsupported_kind(
+    path: &str,
+    answer: &ApiError,
+    ours: bool,
+) -> Option<UnsupportedKind> {
+    let code = answer.code.as_deref();
+    let empty = answer.body.trim().is_empty();
+    let wasm = path == "/wasm" || path.starts_with("/wasm/");
+    if wasm
+        && ((answer.status == 503 && code == Some("WASM_DISABLED"))
+            || (!ours && answer.status == 500 && empty))
+    {
+        return Some(UnsupportedKind::WasmDisabled);
+    }
+    let no_route = match answer.status {
+        404 if ours => code == Some("NOT_FOUND") && answer.message.starts_with("No route for "),
+        404 => code == Some("unknown_url") || empty,
+        501 => true,
+        _ => false,
+    };
+    no_route.then_some(UnsupportedKind::Route)
 }
 
 /// An error answer from the gateway, in whichever of upstream's shapes it came.
@@ -518,6 +609,91 @@ mod tests {
         let s = snippet(&long);
         assert!(s.ends_with('…'));
         assert_eq!(s.chars().count(), SNIPPET_CHARS + 1);
+    }
+
+    #[test]
+    fn unsupported_answers() {
+        use UnsupportedKind::*;
+        let upstream_unknown = parse(
+            404,
+            r#"{"error":{"type":"invalid_request_error","code":"unknown_url","message":"Invalid URL (GET /admin/api-keys)","param":null}}"#,
+        );
+        assert_eq!(
+            unsupported_kind("/admin/api-keys", &upstream_unknown, false),
+            Some(Route)
+        );
+        assert_eq!(unsupported_kind("/x", &parse(404, ""), false), Some(Route));
+        // A missing resource is not a missing route.
+        let worker = parse(
+            404,
+            r#"{"error":"Worker u not found","code":"WORKER_NOT_FOUND"}"#,
+        );
+        assert_eq!(unsupported_kind("/workers/u", &worker, false), None);
+        let ours_unknown = parse(
+            404,
+            r#"{"error":{"message":"No route for /loads","type":"not_found","code":"NOT_FOUND"}}"#,
+        );
+        assert_eq!(unsupported_kind("/loads", &ours_unknown, true), Some(Route));
+        let ours_no_job = parse(
+            404,
+            r#"{"error":{"message":"Tokenizer 't' not found and no pending job","type":"not_found","code":"NOT_FOUND"}}"#,
+        );
+        assert_eq!(
+            unsupported_kind("/v1/tokenizers/t/status", &ours_no_job, true),
+            None
+        );
+        assert_eq!(unsupported_kind("/x", &parse(404, ""), true), None);
+        assert_eq!(
+            unsupported_kind("/ha/status", &parse(501, "no"), true),
+            Some(Route)
+        );
+        // WASM: upstream's empty 500, our 503.
+        assert_eq!(
+            unsupported_kind("/wasm", &parse(500, ""), false),
+            Some(WasmDisabled)
+        );
+        assert_eq!(
+            unsupported_kind("/wasm/u", &parse(500, "boom"), false),
+            None
+        );
+        assert_eq!(unsupported_kind("/workers", &parse(500, ""), false), None);
+        let ours_wasm = parse(
+            503,
+            r#"{"error":{"message":"WASM modules are disabled","type":"service_unavailable","code":"WASM_DISABLED"}}"#,
+        );
+        assert_eq!(
+            unsupported_kind("/wasm", &ours_wasm, true),
+            Some(WasmDisabled)
+        );
+        assert_eq!(unsupported_kind("/workers", &ours_wasm, true), None);
+    }
+
+    #[test]
+    fn unsupported_messages() {
+        let answer = parse(404, "");
+        let mut u = Unsupported {
+            kind: UnsupportedKind::Route,
+            route: "/admin/api-keys".into(),
+            gateway: Some(GatewayIdentity::upstream("smg-1.13.0")),
+            answer,
+        };
+        let err = Error::Unsupported(Box::new(u.clone()));
+        assert_eq!(
+            err.to_string(),
+            "upstream SMG 1.13.0 does not offer `/admin/api-keys`"
+        );
+        assert!(err.is_unsupported() && err.is_not_found());
+        assert_eq!(err.status(), Some(404));
+        u.gateway = None;
+        assert_eq!(
+            u.to_string(),
+            "this gateway does not offer `/admin/api-keys`"
+        );
+        u.kind = UnsupportedKind::WasmDisabled;
+        assert_eq!(
+            u.to_string(),
+            "WASM is disabled on this gateway: start it with --enable-wasm"
+        );
     }
 
     #[test]

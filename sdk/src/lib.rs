@@ -56,9 +56,9 @@ pub mod prometheus;
 pub mod types;
 
 pub use client::{
-    ApiKeys, ApiRequest, Client, ClientBuilder, EventStream, RouteKind, Tokenizers, Wasm,
-    WorkerEvent, Workers,
+    ApiKeys, ApiRequest, Client, ClientBuilder, EventStream, GatewayIdentity, GatewayKind,
+    RouteKind, Tokenizers, Wasm, WorkerEvent, Workers,
 };
-pub use error::{ApiError, Error, Result};
+pub use error::{ApiError, Error, Result, Unsupported, UnsupportedKind};
 pub use reqwest::Method;
 pub use types::*;

@@ -202,7 +202,7 @@ async fn decode_error_quotes_the_body() {
         .respond_with(ResponseTemplate::new(200).set_body_string("<html>proxy page</html>"))
         .mount(&server)
         .await;
-    match client(&server).get_loads().await {
+    match client(&server).loads().await {
         Err(Error::Decode {
             url, body_snippet, ..
         }) => {
@@ -287,7 +287,7 @@ async fn get_gives_up_after_max_retries() {
         .max_retries(3)
         .build()
         .unwrap()
-        .get_loads()
+        .loads()
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(502));
@@ -302,7 +302,7 @@ async fn non_retryable_status_not_retried() {
         .respond_with(ResponseTemplate::new(500))
         .mount(&server)
         .await;
-    assert!(client(&server).get_loads().await.is_err());
+    assert!(client(&server).loads().await.is_err());
     assert_eq!(count(&server).await, 1);
 }
 
@@ -535,7 +535,7 @@ async fn api_key_never_sent_on_admin_routes() {
         .mount(&server)
         .await;
     let c = builder(&server).api_key("serve-key").build().unwrap();
-    assert!(c.get_loads().await.unwrap().workers.is_empty());
+    assert!(c.loads().await.unwrap().workers.is_empty());
     assert_eq!(auth_of(&requests(&server).await[0]), None);
 }
 

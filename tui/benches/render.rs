@@ -71,9 +71,9 @@ fn main() {
 
     let mut samples = Vec::new();
     for tick in 0..50 {
-        let loads = GetLoadsResponse {
+        let loads = fixtures::fanout(GetLoadsResponse {
             workers: (0..WORKERS).map(|i| fixtures::load(i, tick)).collect(),
-        };
+        });
         let start = Instant::now();
         app.update(Event::Loads(Stamped::new(
             fixtures::t(1000 + tick as u64),

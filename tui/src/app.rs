@@ -11,13 +11,14 @@ use std::time::{Duration, SystemTime};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use smg_sdk::{
-    AddTokenizerRequest, GetLoadsResponse, JobState, ModelCard, ModelList, ReadinessResponse,
-    TokenizerInfo, WasmModule, WorkerEvent, WorkerInfo, WorkerLoad, WorkerSpec, WorkerStatus,
-    WorkerType, WorkerUpdateRequest,
+    AddTokenizerRequest, GatewayIdentity, JobState, LoadAggregate, ModelCard, ModelList,
+    ReadinessResponse, TokenizerInfo, WasmModule, WorkerEvent, WorkerInfo, WorkerLoads,
+    WorkerSpec, WorkerStatus, WorkerType, WorkerUpdateRequest,
 };
 
 use crate::event::{
-    Action, ActionOutcome, Effect, Event, Source, SourceError, Stamped, WasmState, Whoami,
+    Action, ActionOutcome, Effect, Event, LoadsPoll, Source, SourceError, Stamped, WasmState,
+    Whoami,
 };
 use crate::series::{DEFAULT_CAPACITY, Series};
 use crate::traffic::{self, Rate, TrafficSample};
@@ -228,11 +229,11 @@ impl SourceState {
     }
 }
 
-/// Per-worker engine metrics derived from `/get_loads` (absent when the worker did not
-/// report: shown as `-`, never as zero).
+/// Per-worker engine metrics derived from the loads (absent when the worker did not report:
+/// shown as `-`, never as zero).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct WorkerMetrics {
-    /// KV tokens in use over all ranks (`load` of `/get_loads`).
+    /// KV tokens in use over all ranks (`load` of the loads).
     pub kv_load: Option<i64>,
     /// KV capacity in tokens over all ranks.
     pub kv_capacity: Option<i64>,
@@ -249,16 +250,16 @@ pub struct WorkerMetrics {
 }
 
 impl WorkerMetrics {
-    /// Derive from one `/get_loads` entry.
-    pub fn from_load(load: &WorkerLoad) -> Self {
+    /// Derive from one worker's loads.
+    pub fn from_load(load: &WorkerLoads) -> Self {
         let kv_load = (load.load >= 0).then_some(load.load);
-        let Some(details) = load.details.as_ref().filter(|d| !d.loads.is_empty()) else {
+        if !load.reported() {
             return Self {
                 kv_load,
                 ..Self::default()
             };
-        };
-        let ranks = &details.loads;
+        }
+        let ranks = &load.ranks;
         let n = ranks.len() as f64;
         let sum_i = |f: fn(&smg_sdk::SchedulerLoadSnapshot) -> i32| -> i64 {
             ranks.iter().map(|r| i64::from(f(r))).sum()
@@ -282,7 +283,7 @@ impl WorkerMetrics {
     }
 }
 
-/// Fleet-wide history, one sample per `/get_loads` (or `/readiness`) snapshot.
+/// Fleet-wide history, one sample per loads (or `/readiness`) snapshot.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FleetSeries {
     /// Workers with status `ready`.
@@ -362,9 +363,9 @@ pub enum Identity {
     Unknown,
     /// `/admin/whoami` named the principal: see [`App::principal`].
     Known,
-    /// The gateway answered 404: no such endpoint (e.g. upstream SMG). The role is unknown,
-    /// so actions stay enabled.
-    NoEndpoint,
+    /// The gateway has no such endpoint (e.g. upstream SMG; holds who says so, `upstream SMG
+    /// 1.13.0`). The role is unknown, so actions stay enabled.
+    NotOffered(String),
     /// The token was refused (401/403): actions are disabled.
     Refused {
         /// HTTP status.
@@ -686,8 +687,14 @@ pub struct App {
     pub now: SystemTime,
     /// Workers by id.
     pub workers: HashMap<String, WorkerInfo>,
-    /// `/get_loads` entries by worker URL.
-    pub loads: HashMap<String, WorkerLoad>,
+    /// Each worker's loads by worker URL.
+    pub loads: HashMap<String, WorkerLoads>,
+    /// The route the last loads came from (`/loads`, or `/get_loads` on a gateway without it).
+    pub loads_route: &'static str,
+    /// The fleet aggregate of the last loads (the gateway's own on the snapshot shape).
+    pub aggregate: Option<LoadAggregate>,
+    /// What the gateway is (this project's or upstream SMG), once known.
+    pub gateway: Option<GatewayIdentity>,
     /// Derived metrics by worker URL.
     pub metrics: HashMap<String, WorkerMetrics>,
     /// Last `/readiness` answer.
@@ -760,6 +767,9 @@ impl App {
             now,
             workers: HashMap::new(),
             loads: HashMap::new(),
+            loads_route: Source::Loads.route(),
+            aggregate: None,
+            gateway: None,
             metrics: HashMap::new(),
             readiness: None,
             models: None,
@@ -791,6 +801,14 @@ impl App {
             identity: Identity::Unknown,
             scroll: Cell::new(0),
             page: Cell::new(20),
+        }
+    }
+
+    /// The route `source` polls (the loads route depends on what the gateway offers).
+    pub fn route(&self, source: Source) -> &'static str {
+        match source {
+            Source::Loads => self.loads_route,
+            s => s.route(),
         }
     }
 
@@ -1105,9 +1123,9 @@ impl App {
                         self.identity = Identity::Known;
                         self.source_mut(Source::Whoami).last_success = Some(p.at);
                     }
-                    Ok(Whoami::NoEndpoint) => {
+                    Ok(Whoami::NotOffered(by)) => {
                         self.principal = None;
-                        self.identity = Identity::NoEndpoint;
+                        self.identity = Identity::NotOffered(by);
                         self.source_mut(Source::Whoami).last_success = Some(p.at);
                     }
                     Ok(Whoami::Refused { status, message }) => {
@@ -1268,7 +1286,12 @@ impl App {
         self.traffic.last = Some(sample);
     }
 
-    fn apply_loads(&mut self, resp: GetLoadsResponse) {
+    fn apply_loads(&mut self, poll: LoadsPoll) {
+        self.loads_route = poll.route;
+        if poll.gateway.is_some() {
+            self.gateway = poll.gateway;
+        }
+        self.aggregate = Some(poll.loads.aggregate);
         let mut running = 0i64;
         let mut waiting = 0i64;
         let mut gen_tps = 0f64;
@@ -1277,7 +1300,7 @@ impl App {
         self.loads.clear();
         self.metrics.clear();
         let cap = self.history;
-        for load in resp.workers {
+        for load in poll.loads.workers {
             let m = WorkerMetrics::from_load(&load);
             if let Some(r) = m.running {
                 running += r;
@@ -1304,9 +1327,8 @@ impl App {
         self.worker_series.retain(|url, _| {
             loads.contains_key(url) || workers.values().any(|w| &w.spec.url == url)
         });
-        let reported = !hit.is_empty()
-            || !usage.is_empty()
-            || self.loads.values().any(|l| l.details.is_some());
+        let reported =
+            !hit.is_empty() || !usage.is_empty() || self.loads.values().any(WorkerLoads::reported);
         let empty_fleet = self.loads.is_empty();
         let total = |v: f64| (reported || empty_fleet).then_some(v);
         let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);

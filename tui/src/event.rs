@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use crossterm::event::KeyEvent;
 use smg_sdk::{
-    AddTokenizerRequest, GetLoadsResponse, ModelList, Principal, ReadinessResponse, TokenizerInfo,
-    WasmModuleList, WorkerEvent, WorkerSpec, WorkerUpdateRequest,
+    AddTokenizerRequest, FleetLoads, GatewayIdentity, ModelList, Principal, ReadinessResponse,
+    TokenizerInfo, WasmModuleList, WorkerEvent, WorkerSpec, WorkerUpdateRequest,
 };
 
 use crate::traffic::TrafficSample;
@@ -17,7 +17,8 @@ use crate::traffic::TrafficSample;
 pub enum Source {
     /// `GET /workers` (the SDK's worker watch).
     Workers,
-    /// `GET /get_loads`.
+    /// `GET /loads` (the load monitor's cached snapshot), or `GET /get_loads` on a gateway
+    /// without it.
     Loads,
     /// `GET /readiness`.
     Readiness,
@@ -54,7 +55,7 @@ impl Source {
     pub fn route(self) -> &'static str {
         match self {
             Self::Workers => "/workers",
-            Self::Loads => "/get_loads",
+            Self::Loads => LOADS_SNAPSHOT_ROUTE,
             Self::Readiness => "/readiness",
             Self::Models => "/v1/models",
             Self::Tokenizers => "/v1/tokenizers",
@@ -72,6 +73,22 @@ impl Source {
     pub(crate) fn index(self) -> usize {
         self as usize
     }
+}
+
+/// The cheap loads route, polled when the gateway offers it.
+pub const LOADS_SNAPSHOT_ROUTE: &str = "/loads";
+/// The fan-out loads route every gateway offers.
+pub const LOADS_FANOUT_ROUTE: &str = "/get_loads";
+
+/// One poll of the engine loads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadsPoll {
+    /// The loads, whichever route and shape they came in.
+    pub loads: FleetLoads,
+    /// The route that answered ([`LOADS_SNAPSHOT_ROUTE`] or [`LOADS_FANOUT_ROUTE`]).
+    pub route: &'static str,
+    /// What the gateway is, when the client knows (learned from the answers themselves).
+    pub gateway: Option<GatewayIdentity>,
 }
 
 /// A failed poll, kept as text (the SDK error is not `Clone`).
@@ -133,8 +150,8 @@ pub enum Event {
     /// has every worker as `Added`; an unchanged fleet gives an empty list, which still counts
     /// as a fresh success).
     Workers(Polled<Vec<WorkerEvent>>),
-    /// One poll of `/get_loads`.
-    Loads(Polled<GetLoadsResponse>),
+    /// One poll of `/loads` (or `/get_loads`).
+    Loads(Polled<LoadsPoll>),
     /// One poll of `/readiness`.
     Readiness(Polled<ReadinessResponse>),
     /// One poll of `/v1/models`.
@@ -162,7 +179,8 @@ pub enum Event {
 pub enum WasmState {
     /// The modules and the gateway-wide execution counters.
     Enabled(WasmModuleList),
-    /// `503`: the gateway runs without `--enable-wasm`.
+    /// The gateway runs without `--enable-wasm` (upstream answers an empty 500, this
+    /// project's gateway 503).
     Disabled,
 }
 
@@ -171,9 +189,9 @@ pub enum WasmState {
 pub enum Whoami {
     /// The caller, with its role.
     Principal(Principal),
-    /// `404`: the gateway has no such endpoint (e.g. upstream SMG); the role is unknown, so
-    /// actions stay enabled.
-    NoEndpoint,
+    /// The gateway has no such endpoint (e.g. upstream SMG); the role is unknown, so actions
+    /// stay enabled. Holds who says so: `upstream SMG 1.13.0`, or `this gateway`.
+    NotOffered(String),
     /// `401`/`403`: the token was refused.
     Refused {
         /// The HTTP status.

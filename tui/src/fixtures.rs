@@ -12,7 +12,7 @@ use smg_sdk::{
 };
 
 use crate::app::App;
-use crate::event::{Event, Stamped, WasmState, Whoami};
+use crate::event::{Event, LOADS_FANOUT_ROUTE, LoadsPoll, Stamped, WasmState, Whoami};
 use crate::traffic::{Counts, TrafficSample};
 
 /// The fixtures' epoch: 2025-06-15T15:06:40Z.
@@ -151,6 +151,15 @@ pub fn load(i: usize, tick: usize) -> WorkerLoad {
         worker: w.spec.url.clone(),
         load: details.total_used_tokens(),
         details: Some(details),
+    }
+}
+
+/// A `/get_loads` answer in this gateway's `{"workers":[…]}` shape, as the pollers deliver it.
+pub fn fanout(body: GetLoadsResponse) -> LoadsPoll {
+    LoadsPoll {
+        loads: body.into(),
+        route: LOADS_FANOUT_ROUTE,
+        gateway: None,
     }
 }
 
@@ -328,9 +337,9 @@ pub fn app(n: usize, ticks: usize) -> App {
         last = t(tick as u64 * STEP);
         app.update(Event::Loads(Stamped::new(
             last,
-            Ok(GetLoadsResponse {
+            Ok(fanout(GetLoadsResponse {
                 workers: (0..n).map(|i| load(i, tick)).collect(),
-            }),
+            })),
         )));
         let healthy = app.status_counts()[0];
         app.update(Event::Readiness(Stamped::new(

@@ -1,7 +1,7 @@
 //! `smg-tui`: a live terminal dashboard for the Shepherd Model Gateway, k9s-style.
 //!
 //! - Background tasks poll the gateway ([`sources`]): `/workers` through the SDK's worker
-//!   watch, `/get_loads`, `/readiness`, `/v1/models`, `/v1/tokenizers`, `/wasm`,
+//!   watch, `/loads` (or `/get_loads`), `/readiness`, `/v1/models`, `/v1/tokenizers`, `/wasm`,
 //!   `/admin/whoami`, and its Prometheus endpoint for requests/s and error rates
 //!   ([`traffic`]).
 //! - A plain [`App`](app::App) state is updated by a pure [`App::update`](app::App::update)

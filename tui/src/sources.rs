@@ -8,23 +8,32 @@
 //!   changes are batched up to each poll's [`WorkerEvent::Synced`] marker and sent through a
 //!   bounded `mpsc` channel (they cannot be dropped; a full channel pauses the watch instead of
 //!   growing memory).
-//! - Every other source is a snapshot: `/get_loads`, `/readiness`, `/v1/models`,
-//!   `/v1/tokenizers`, `/wasm`, `/admin/whoami` (every 15 intervals, 10–60 s) and the gateway's
-//!   Prometheus endpoint. Snapshots go through `watch` channels, so a slow UI only ever sees
-//!   the newest one.
+//! - Every other source is a snapshot: the loads (`/loads`, the load monitor's cached
+//!   snapshot, so one cheap call per refresh however many dashboards poll; `/get_loads` on a
+//!   gateway without it), `/readiness`, `/v1/models`, `/v1/tokenizers`, `/wasm`,
+//!   `/admin/whoami` (every 15 intervals, 10–60 s) and the gateway's Prometheus endpoint.
+//!   Snapshots go through `watch` channels, so a slow UI only ever sees the newest one.
+//!
+//! A route the gateway does not offer (upstream SMG has no `/admin/whoami`; WASM without
+//! `--enable-wasm`) is a state of that source, not an error.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use smg_sdk::{
-    ApiRequest, Client, JobState, Method, ModelList, RouteKind, TokenizerInfo, WorkerEvent,
+    ApiRequest, Client, JobState, Method, ModelList, RouteKind, TokenizerInfo, UnsupportedKind,
+    WorkerEvent,
 };
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::event::{Event, Polled, Source, SourceError, Stamped, WasmState, Whoami};
+use crate::event::{
+    Event, LOADS_FANOUT_ROUTE, LOADS_SNAPSHOT_ROUTE, LoadsPoll, Polled, Source, SourceError,
+    Stamped, WasmState, Whoami,
+};
 use crate::traffic::TrafficSample;
 
 /// Capacity of the worker-event channel (in poll batches).
@@ -138,13 +147,13 @@ pub fn spawn(client: &Client, metrics: &Client, interval: Duration) -> (Pollers,
         rx
     };
     let c = client.clone();
+    let no_snapshot = Arc::new(AtomicBool::new(false));
     let loads = snapshot(
         interval,
         Box::new(move || {
             let c = c.clone();
-            Box::pin(
-                async move { Event::Loads(fetch(Source::Loads, timeout, c.get_loads()).await) },
-            )
+            let no_snapshot = no_snapshot.clone();
+            Box::pin(async move { Event::Loads(fetch_loads(&c, timeout, &no_snapshot).await) })
         }),
     );
     let c = client.clone();
@@ -222,12 +231,53 @@ pub async fn fetch<T>(
     timeout: Duration,
     fut: impl Future<Output = smg_sdk::Result<T>>,
 ) -> Polled<T> {
+    fetch_route(source.route(), timeout, fut).await
+}
+
+async fn fetch_route<T>(
+    route: &str,
+    timeout: Duration,
+    fut: impl Future<Output = smg_sdk::Result<T>>,
+) -> Polled<T> {
     let value = match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(SourceError::from_sdk(&e)),
-        Err(_) => Err(SourceError::timed_out(source.route())),
+        Err(_) => Err(SourceError::timed_out(route)),
     };
     Stamped::new(SystemTime::now(), value)
+}
+
+/// The engine loads: `/loads` (the load monitor's snapshot, served from memory) while the
+/// gateway offers it, else `/get_loads`; `no_snapshot` remembers that `/loads` is not offered.
+pub async fn fetch_loads(
+    client: &Client,
+    timeout: Duration,
+    no_snapshot: &AtomicBool,
+) -> Polled<LoadsPoll> {
+    let poll = |loads: smg_sdk::FleetLoads, route| LoadsPoll {
+        loads,
+        route,
+        gateway: client.known_identity(),
+    };
+    if !no_snapshot.load(Ordering::Relaxed) {
+        let snapshot = fetch_route(LOADS_SNAPSHOT_ROUTE, timeout, async {
+            match client.loads_snapshot(None).await {
+                Ok(s) => Ok(Some(poll(s.into(), LOADS_SNAPSHOT_ROUTE))),
+                Err(e) if e.is_unsupported() => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await;
+        match snapshot.value {
+            Ok(Some(p)) => return Stamped::new(snapshot.at, Ok(p)),
+            Ok(None) => no_snapshot.store(true, Ordering::Relaxed),
+            Err(e) => return Stamped::new(snapshot.at, Err(e)),
+        }
+    }
+    fetch_route(LOADS_FANOUT_ROUTE, timeout, async {
+        Ok(poll(client.loads().await?, LOADS_FANOUT_ROUTE))
+    })
+    .await
 }
 
 /// `/v1/models`, where upstream's `503 No models available` means an empty list, not an
@@ -275,25 +325,33 @@ pub async fn fetch_tokenizers(client: &Client, timeout: Duration) -> Polled<Vec<
     fetch(Source::Tokenizers, timeout, fut).await
 }
 
-/// `/wasm`, where `503` means the gateway runs without `--enable-wasm`.
+/// `/wasm`; a gateway without `--enable-wasm` says so (503 here, an empty 500 upstream).
 pub async fn fetch_wasm(client: &Client, timeout: Duration) -> Polled<WasmState> {
     let fut = async {
         match client.wasm().list().await {
             Ok(list) => Ok(WasmState::Enabled(list)),
-            Err(e) if e.status() == Some(503) => Ok(WasmState::Disabled),
+            Err(e) if e.unsupported().map(|u| u.kind) == Some(UnsupportedKind::WasmDisabled) => {
+                Ok(WasmState::Disabled)
+            }
             Err(e) => Err(e),
         }
     };
     fetch(Source::Wasm, timeout, fut).await
 }
 
-/// `/admin/whoami`: `404` means no such endpoint, `401`/`403` a refused token.
+/// `/admin/whoami`: not offered by upstream SMG (or a `404`), `401`/`403` a refused token.
 pub async fn fetch_whoami(client: &Client, timeout: Duration) -> Polled<Whoami> {
     let fut = async {
         match client.whoami().await {
             Ok(p) => Ok(Whoami::Principal(p)),
             Err(e) => match e.status() {
-                Some(404) => Ok(Whoami::NoEndpoint),
+                Some(404) => Ok(Whoami::NotOffered(match e.unsupported() {
+                    Some(u) => u.gateway.as_ref().map_or_else(
+                        || "this gateway".to_string(),
+                        ToString::to_string,
+                    ),
+                    None => "this gateway".to_string(),
+                })),
                 Some(status @ (401 | 403)) => Ok(Whoami::Refused {
                     status,
                     message: e.to_string(),
@@ -408,9 +466,10 @@ pub async fn fetch_workers(client: &Client, timeout: Duration) -> Polled<Vec<Wor
 
 /// One poll of every source, concurrently, each within `timeout` (for `--once`).
 pub async fn gather_once(client: &Client, metrics: &Client, timeout: Duration) -> Vec<Event> {
+    let no_snapshot = AtomicBool::new(false);
     let (workers, loads, readiness, models, tokenizers, wasm, whoami, scrape) = tokio::join!(
         fetch_workers(client, timeout),
-        fetch(Source::Loads, timeout, client.get_loads()),
+        fetch_loads(client, timeout, &no_snapshot),
         fetch(Source::Readiness, timeout, client.readiness()),
         fetch_models(client, timeout),
         fetch_tokenizers(client, timeout),

@@ -151,7 +151,7 @@ fn empty_fleet() {
     app.update(Event::Workers(Stamped::new(t(0), Ok(vec![]))));
     app.update(Event::Loads(Stamped::new(
         t(0),
-        Ok(GetLoadsResponse::default()),
+        Ok(fixtures::fanout(GetLoadsResponse::default())),
     )));
     app.update(Event::Readiness(Stamped::new(
         t(0),
@@ -367,7 +367,10 @@ fn principal_in_header_and_whoami_states() {
 
     let mut app = fleet();
     let at = app.now;
-    app.update(Event::Whoami(Stamped::new(at, Ok(Whoami::NoEndpoint))));
+    app.update(Event::Whoami(Stamped::new(
+        at,
+        Ok(Whoami::NotOffered("upstream SMG 1.13.0".into())),
+    )));
     assert!(app.actions_allowed());
     let header = frame(&app).lines().next().unwrap().to_string();
     assert!(
@@ -492,5 +495,77 @@ fn worker_detail_with_an_open_breaker() {
     let text = frame(&app);
     assert!(text.contains("circuit breaker open  (not routed to until it half-opens)"));
     assert!(text.contains("traffic         11 req/s"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+/// Against upstream SMG 1.13.0, fed the bodies it really sends: the loads snapshot from
+/// `/loads`, its worker list, WASM disabled (its empty 500) and no `/admin/whoami`.
+fn upstream_app() -> App {
+    use smg_sdk::{GatewayIdentity, LoadsSnapshot, WorkerEvent, WorkerListResponse};
+    use smg_tui::event::{LOADS_SNAPSHOT_ROUTE, LoadsPoll};
+    let workers: WorkerListResponse = serde_json::from_str(include_str!(
+        "../../sdk/tests/fixtures/smg-1.13/workers.json"
+    ))
+    .unwrap();
+    let loads: LoadsSnapshot = serde_json::from_str(include_str!(
+        "../../sdk/tests/fixtures/smg-1.13/loads.json"
+    ))
+    .unwrap();
+    let ready: ReadinessResponse = serde_json::from_str(include_str!(
+        "../../sdk/tests/fixtures/smg-1.13/readiness.json"
+    ))
+    .unwrap();
+    let models: ModelList = serde_json::from_str(include_str!(
+        "../../sdk/tests/fixtures/smg-1.13/v1_models.json"
+    ))
+    .unwrap();
+    let mut app = App::new("http://127.0.0.1:30000", t(0));
+    let at = t(2);
+    app.update(Event::Workers(Stamped::new(
+        at,
+        Ok(workers.workers.into_iter().map(WorkerEvent::Added).collect()),
+    )));
+    app.update(Event::Loads(Stamped::new(
+        at,
+        Ok(LoadsPoll {
+            loads: loads.into(),
+            route: LOADS_SNAPSHOT_ROUTE,
+            gateway: Some(GatewayIdentity::upstream("smg-1.13.0")),
+        }),
+    )));
+    app.update(Event::Readiness(Stamped::new(at, Ok(ready))));
+    app.update(Event::Models(Stamped::new(at, Ok(models))));
+    app.update(Event::Tokenizers(Stamped::new(at, Ok(Vec::new()))));
+    app.update(Event::Wasm(Stamped::new(at, Ok(WasmState::Disabled))));
+    app.update(Event::Whoami(Stamped::new(
+        at,
+        Ok(Whoami::NotOffered("upstream SMG 1.13.0".into())),
+    )));
+    app.now = t(5);
+    app
+}
+
+#[test]
+fn upstream_1_13_overview() {
+    let text = render_to_text(&upstream_app(), View::Overview, W, H);
+    assert!(text.contains("upstream SMG 1.13.0"), "{text}");
+    assert!(
+        text.contains("/admin/whoami  not offered by upstream SMG 1.13.0"),
+        "{text}"
+    );
+    assert!(text.contains("aggregate (/loads): running 0"), "{text}");
+    assert!(!text.contains(" failed:"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn upstream_1_13_workers() {
+    let mut app = upstream_app();
+    app.view = View::Workers;
+    let text = frame(&app);
+    // The worker the snapshot covers has engine numbers; the other one is not polled yet.
+    let running = |url: &str| app.metrics.get(url).and_then(|m| m.running);
+    assert_eq!(running("http://127.0.0.1:31001"), Some(0));
+    assert_eq!(running("http://127.0.0.1:31000"), None);
     insta::assert_snapshot!(text);
 }

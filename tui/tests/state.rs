@@ -238,9 +238,9 @@ fn time_series_stay_bounded() {
     for tick in 0..50 {
         app.update(Event::Loads(Stamped::new(
             t(tick as u64),
-            Ok(GetLoadsResponse {
+            Ok(fixtures::fanout(GetLoadsResponse {
                 workers: (0..3).map(|i| fixtures::load(i, tick)).collect(),
-            }),
+            })),
         )));
     }
     assert_eq!(app.fleet.running.len(), 5);
@@ -274,7 +274,7 @@ fn missing_load_reports_are_gaps_not_zeros() {
         l.load = -1;
         l.details = None;
     }
-    app.update(Event::Loads(Stamped::new(t(1), Ok(loads))));
+    app.update(Event::Loads(Stamped::new(t(1), Ok(fixtures::fanout(loads)))));
     assert_eq!(app.fleet.running.last(), None);
     let m = app.metrics_for(&worker(0)).unwrap();
     assert_eq!(m.running, None);
@@ -577,7 +577,7 @@ fn staleness_tracks_errors_and_recovery() {
     assert!(app.fleet.running.last().is_some());
     app.update(Event::Loads(Stamped::new(
         t(102),
-        Ok(GetLoadsResponse::default()),
+        Ok(fixtures::fanout(GetLoadsResponse::default())),
     )));
     assert!(app.source(src).failing().is_none());
 }
@@ -826,10 +826,17 @@ fn whoami_sets_principal_and_gates_actions() {
         assert_eq!(app.mode, Mode::Normal, "{c}");
     }
 
-    // No endpoint (404, e.g. upstream SMG): role unknown, actions enabled.
-    whoami(&mut app, 3, Whoami::NoEndpoint);
+    // Not offered (e.g. upstream SMG): role unknown, actions enabled.
+    whoami(
+        &mut app,
+        3,
+        Whoami::NotOffered("upstream SMG 1.13.0".into()),
+    );
     assert_eq!(app.principal, None);
-    assert_eq!(app.identity, Identity::NoEndpoint);
+    assert_eq!(
+        app.identity,
+        Identity::NotOffered("upstream SMG 1.13.0".into())
+    );
     assert!(app.actions_allowed());
     assert!(app.source(Source::Whoami).failing().is_none());
     press(&mut app, KeyCode::Char('a'));

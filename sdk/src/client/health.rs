@@ -9,7 +9,7 @@ use crate::types::{ModelList, ModelObject, ReadinessResponse};
 impl Client {
     /// The response header in which this project's gateway reports its own version (an
     /// addition to upstream SMG's wire format).
-    pub const VERSION_HEADER: &'static str = "x-smg-version";
+    pub const VERSION_HEADER: &'static str = super::VERSION_HEADER;
 
     /// The gateway's own version, read from the [`VERSION_HEADER`](Self::VERSION_HEADER) of
     /// `GET /liveness`; `Ok(None)` when the gateway does not report one (e.g. an upstream
@@ -63,16 +63,13 @@ impl Client {
         self.send_json(req).await
     }
 
-    /// `GET /v1/models/{id}`: one model the gateway routes to; 404 when none serves it.
+    /// `GET /v1/models/{id}` (public): one model the gateway routes to; 404 for an unknown id.
     pub async fn model(&self, id: &str) -> Result<ModelObject> {
         if id.trim().is_empty() {
             return Err(Error::InvalidInput("model id must not be empty".into()));
         }
-        let req = ApiRequest::from_segments(
-            Method::GET,
-            vec!["v1".into(), "models".into(), id.to_string()],
-            RouteKind::Serving,
-        );
+        let segments = vec!["v1".to_string(), "models".into(), id.to_string()];
+        let req = ApiRequest::from_segments(Method::GET, segments, RouteKind::Public);
         self.send_json(req).await
     }
 

@@ -8,12 +8,16 @@
 //! 2. idempotent requests (GET, PUT, DELETE, HEAD, OPTIONS) are retried on connection errors,
 //!    timeouts and statuses 408, 429, 502, 503 and 504, with exponential backoff and full jitter,
 //!    honouring `Retry-After`; POST only with [`ClientBuilder::retry_post`], PATCH never;
-//! 3. any other non-2xx answer becomes [`Error::Api`];
+//! 3. any other non-2xx answer becomes [`Error::Api`], or [`Error::Unsupported`] when it
+//!    means the gateway does not offer the route (a route upstream SMG lacks, WASM disabled);
 //! 4. JSON bodies are decoded with a clear [`Error::Decode`] that quotes the body.
+//!
+//! Every response also teaches the client what the gateway is ([`GatewayIdentity`]).
 
 mod admin;
 mod audit;
 mod health;
+mod identity;
 mod inference;
 mod keys;
 mod parse;
@@ -24,7 +28,7 @@ mod watch;
 mod workers;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,9 +38,12 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::error::{ApiError, Error, Result, is_retryable_status, parse_retry_after};
+use crate::error::{
+    ApiError, Error, Result, Unsupported, is_retryable_status, parse_retry_after, unsupported_kind,
+};
 use crate::types::SecretString;
 
+pub use identity::{GatewayIdentity, GatewayKind, VERSION_HEADER};
 pub use inference::EventStream;
 pub use keys::ApiKeys;
 pub use tokenizers::Tokenizers;
@@ -68,7 +75,8 @@ pub enum RouteKind {
     /// Serving routes (`/v1/chat/completions`, `/generate`, `/v1/tokenize`, `/v1/models`, …): the
     /// API key, if set.
     Serving,
-    /// Public routes (`/liveness`, `/health`, `/readiness`, …): no credential.
+    /// Public routes (`/liveness`, `/health`, `/readiness`, `/loads`, `/v1/models/{id}`, …):
+    /// no credential.
     Public,
 }
 
@@ -78,7 +86,7 @@ impl RouteKind {
     pub fn for_path(path: &str) -> Self {
         let path = path.split(['?', '#']).next().unwrap_or_default();
         let path = path.trim_end_matches('/');
-        const PUBLIC: [&str; 7] = [
+        const PUBLIC: [&str; 8] = [
             "/liveness",
             "/readiness",
             "/health",
@@ -86,6 +94,7 @@ impl RouteKind {
             "/engine_metrics",
             "/get_model_info",
             "/get_server_info",
+            "/loads",
         ];
         const ADMIN_EXACT: [&str; 5] = [
             "/flush_cache",
@@ -102,7 +111,11 @@ impl RouteKind {
             "/admin/",
             "/ha/",
         ];
-        if PUBLIC.contains(&path) {
+        // `/v1/models` itself reads the API key; one model by id is public (upstream 1.13).
+        let one_model = path
+            .strip_prefix("/v1/models/")
+            .is_some_and(|id| !id.is_empty());
+        if PUBLIC.contains(&path) || one_model {
             Self::Public
         } else if ADMIN_EXACT.contains(&path)
             || path == "/admin"
@@ -118,7 +131,7 @@ impl RouteKind {
 /// An async client for the gateway's HTTP API. Cheap to clone (the connection pool is shared).
 ///
 /// Build one with [`Client::builder`]. Resource groups hang off it: [`Client::workers`],
-/// plus admin and health calls directly on the client ([`Client::get_loads`],
+/// plus admin and health calls directly on the client ([`Client::loads`],
 /// [`Client::readiness`], …).
 #[derive(Clone)]
 pub struct Client {
@@ -137,6 +150,8 @@ struct Inner {
     retry_base: Duration,
     retry_cap: Duration,
     poll_interval: Duration,
+    /// What the gateway is, once known ([`Client::identity`]).
+    identity: Mutex<Option<GatewayIdentity>>,
 }
 
 impl fmt::Debug for Client {
@@ -277,6 +292,7 @@ impl Client {
             let can_retry = attempt < retries;
             match builder.send().await {
                 Ok(resp) => {
+                    let ours = self.observe_headers(resp.headers());
                     let status = resp.status();
                     if status.is_success() || req.accept.contains(&status.as_u16()) {
                         return Ok(resp);
@@ -294,7 +310,8 @@ impl Client {
                         attempt += 1;
                         continue;
                     }
-                    return Err(api_error(resp).await.into());
+                    let answer = api_error(resp).await;
+                    return Err(self.diagnose(&req, answer, ours).await);
                 }
                 Err(err) => {
                     if can_retry && (err.is_connect() || err.is_timeout() || err.is_request()) {
@@ -311,6 +328,22 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// An error answer as [`Error::Unsupported`] when it means the gateway does not offer the
+    /// route (naming the gateway, probed if not yet known), else as [`Error::Api`].
+    async fn diagnose(&self, req: &ApiRequest, answer: ApiError, ours: bool) -> Error {
+        let route = req.path();
+        let Some(kind) = unsupported_kind(&route, &answer, ours) else {
+            return answer.into();
+        };
+        let gateway = self.identity().await.ok();
+        Error::Unsupported(Box::new(Unsupported {
+            kind,
+            route,
+            gateway,
+            answer,
+        }))
     }
 
     fn url_for_request(&self, req: &ApiRequest) -> Result<Url> {
@@ -404,6 +437,11 @@ impl ApiRequest {
             timeout: None,
             accept: Vec::new(),
         }
+    }
+
+    /// The gateway path, `/`-joined (segments unencoded, no query).
+    pub fn path(&self) -> String {
+        format!("/{}", self.segments.join("/"))
     }
 
     /// Add a query parameter (encoded when the URL is built).
@@ -629,6 +667,7 @@ impl ClientBuilder {
                 retry_base: self.retry_base,
                 retry_cap: self.retry_cap.max(self.retry_base),
                 poll_interval: self.poll_interval.max(Duration::from_millis(1)),
+                identity: Mutex::new(None),
             }),
         })
     }
@@ -764,6 +803,10 @@ mod tests {
         assert_eq!(RouteKind::for_path("/admin/keys"), RouteKind::Admin);
         assert_eq!(RouteKind::for_path("/health"), RouteKind::Public);
         assert_eq!(RouteKind::for_path("/v1/models"), RouteKind::Serving);
+        assert_eq!(RouteKind::for_path("/v1/models/"), RouteKind::Serving);
+        assert_eq!(RouteKind::for_path("/v1/models/m%2Fx"), RouteKind::Public);
+        assert_eq!(RouteKind::for_path("/loads?model=m"), RouteKind::Public);
+        assert_eq!(RouteKind::for_path("/get_loads"), RouteKind::Admin);
         assert_eq!(RouteKind::for_path("/v1/tokenize"), RouteKind::Serving);
         assert_eq!(RouteKind::for_path("/generate"), RouteKind::Serving);
     }

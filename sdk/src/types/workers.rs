@@ -55,6 +55,8 @@ pub enum RuntimeType {
     Mlx,
     /// TokenSpeed.
     Tokenspeed,
+    /// Any OpenAI-compatible engine, without engine-specific calls (upstream 1.13).
+    Generic,
     /// An external provider API (OpenAI, Anthropic, …).
     External,
 }
@@ -125,6 +127,7 @@ impl fmt::Display for RuntimeType {
             Self::Trtllm => "trtllm",
             Self::Mlx => "mlx",
             Self::Tokenspeed => "tokenspeed",
+            Self::Generic => "generic",
             Self::External => "external",
         })
     }
@@ -914,7 +917,7 @@ mod tests {
           "worker_type": "regular", "connection_mode": "http", "runtime_type": "sglang",
           "labels": {"served_model_name": "meta-llama/Llama-3.1-8B-Instruct", "tp_size": "1", "dp_size": "1"},
           "priority": 50, "cost": 1.0, "max_connection_attempts": 20,
-          "is_healthy": true, "status": "ready", "load": 0
+          "is_healthy": true, "status": "ready", "load": 0, "http2": false
         }"#;
         let info: WorkerInfo = serde_json::from_str(json).unwrap();
         assert_eq!(info.spec.runtime_type, RuntimeType::Sglang);
@@ -938,7 +941,7 @@ mod tests {
     fn pending_form_round_trips() {
         let json = r#"{"id":"u","url":"http://10.0.0.9:8000","worker_type":"regular","connection_mode":"http",
          "runtime_type":"unspecified","priority":50,"cost":1.0,"max_connection_attempts":20,
-         "is_healthy":false,"status":"pending","load":0,
+         "is_healthy":false,"status":"pending","load":0,"http2":false,
          "job_status":{"job_type":"AddWorker","worker_url":"http://10.0.0.9:8000","status":"processing","message":null,"timestamp":1754600000}}"#;
         let info: WorkerInfo = serde_json::from_str(json).unwrap();
         let job = info.job_status.as_ref().unwrap();

@@ -214,16 +214,17 @@ fn ranks_panel(area: Rect, buf: &mut Buffer, app: &App, w: &WorkerInfo) {
     let block = panel(app, "Loads per DP rank", Source::Loads);
     let inner = block.inner(area);
     block.render(area, buf);
-    let details = app
+    let route = app.route(Source::Loads);
+    let Some(ranks) = app
         .loads
         .get(&w.spec.url)
-        .and_then(|l| l.details.as_ref())
-        .filter(|d| !d.loads.is_empty());
-    let Some(details) = details else {
+        .map(|l| &l.ranks)
+        .filter(|r| !r.is_empty())
+    else {
         let text = if app.source(Source::Loads).last_success.is_none() {
-            "waiting for /get_loads…"
+            format!("waiting for {route}…")
         } else {
-            "no load report from this worker (it did not answer /get_loads in time)"
+            format!("no load report from this worker in {route} (it did not answer in time)")
         };
         Paragraph::new(Line::styled(text, Style::new().fg(Color::DarkGray)))
             .wrap(Wrap { trim: true })
@@ -238,7 +239,7 @@ fn ranks_panel(area: Rect, buf: &mut Buffer, app: &App, w: &WorkerInfo) {
         .map(|h| Cell::from(Line::from(h).alignment(Alignment::Right))),
     )
     .bold();
-    let rows = details.loads.iter().map(|l| {
+    let rows = ranks.iter().map(|l| {
         Row::new(vec![
             r(l.dp_rank.to_string()),
             r(l.num_running_reqs.to_string()),

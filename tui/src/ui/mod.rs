@@ -164,7 +164,7 @@ pub(crate) fn no_data_text(app: &App, source: Source) -> Option<Line<'static>> {
     }
     Some(match state.failing() {
         Some(e) => Line::styled(
-            format!("{} failed: {}", source.route(), e.message),
+            format!("{} failed: {}", app.route(source), e.message),
             Style::new().fg(Color::Red),
         ),
         None => Line::styled("waiting for data…", Style::new().fg(Color::DarkGray)),
@@ -223,7 +223,7 @@ fn draw_header(area: Rect, buf: &mut Buffer, app: &App) {
             who.push(Span::styled(role.clone(), role_style));
             who.push(Span::raw(")"));
         }
-        (Identity::NoEndpoint, None) => {
+        (Identity::NotOffered(_), None) => {
             who.push(Span::styled("? (role unknown: no /admin/whoami)", dim))
         }
         _ => who.push(Span::styled("—", dim)),
@@ -236,6 +236,12 @@ fn draw_header(area: Rect, buf: &mut Buffer, app: &App) {
         Span::raw(" "),
         Span::styled(app.url.clone(), Style::new().bold()),
         Span::styled("  │  ", dim),
+    ]);
+    if let Some(gateway) = &app.gateway {
+        line.spans.push(Span::styled(gateway.to_string(), Style::new().fg(Color::Cyan)));
+        line.spans.push(Span::styled("  │  ", dim));
+    }
+    line.spans.extend([
         Span::raw(format!("workers {total} ({} ready)", counts[0])),
         Span::styled("  │  ", dim),
         Span::raw(format!("models {models}")),
@@ -324,7 +330,7 @@ fn banner_lines(app: &App) -> Vec<Line<'static>> {
         )),
         None => l1.push_str(" · no data yet"),
     }
-    let routes: Vec<&str> = failing.iter().map(|(s, _)| s.route()).collect();
+    let routes: Vec<&str> = failing.iter().map(|(s, _)| app.route(*s)).collect();
     let l2 = format!("   {}: {}", routes.join(" "), first.message);
     vec![Line::from(l1), Line::from(l2)]
 }

@@ -98,7 +98,7 @@ pub(super) fn help(area: Rect, buf: &mut Buffer, app: &App) {
     left.push(Line::raw("ID = last 8 characters of the worker id;"));
     left.push(Line::raw("LOAD = requests in flight through the gateway;"));
     left.push(Line::raw("RUN/WAIT/TOKEN USAGE/HIT%/GEN TOK/S come from"));
-    left.push(Line::raw("/get_loads (- when a worker did not report);"));
+    left.push(Line::raw("/loads or /get_loads (- when a worker did not report);"));
     left.push(Line::raw(
         "REQ/S, ERR% from the gateway's /metrics counters;",
     ));

@@ -386,7 +386,7 @@ fn sources_card(area: Rect, buf: &mut Buffer, app: &App) {
     .render(right, buf);
     let reporting = app.metrics.values().filter(|m| m.running.is_some()).count();
     let (wr, wt) = app.wildcard_workers();
-    let lines = vec![
+    let mut lines = vec![
         Line::default(),
         Line::raw(format!(
             "engine loads reported by {reporting} of {} workers · models {} (wildcard workers \
@@ -395,6 +395,18 @@ fn sources_card(area: Rect, buf: &mut Buffer, app: &App) {
             app.model_count()
         )),
     ];
+    if let Some(a) = &app.aggregate {
+        lines.push(Line::raw(format!(
+            "aggregate ({}): running {} · waiting {} · total {}",
+            app.loads_route, a.total_running_reqs, a.total_waiting_reqs, a.total_reqs,
+        )));
+        lines.push(Line::raw(format!(
+            "mean per DP rank: token usage {} · gen {} tok/s · utilization {}",
+            format::pct(a.avg_token_usage),
+            format::num(a.avg_throughput),
+            format::pct(a.avg_utilization),
+        )));
+    }
     Paragraph::new(lines)
         .wrap(Wrap { trim: true })
         .render(info, buf);
@@ -406,7 +418,7 @@ fn source_line(app: &App, s: Source) -> Line<'static> {
     let age = st
         .last_success
         .map_or_else(|| "never".to_string(), |at| format::age(app.now, at));
-    let route = format!("{:<15}", s.route());
+    let route = format!("{:<15}", app.route(s));
     let ok = |note: String| {
         Line::from(vec![
             Span::styled(format!("✔ {route}"), Style::new().fg(Color::Green)),
@@ -430,9 +442,10 @@ fn source_line(app: &App, s: Source) -> Line<'static> {
             Source::Wasm if matches!(app.wasm, Some(crate::event::WasmState::Disabled)) => {
                 ok(format!("disabled (no --enable-wasm) · {age}"))
             }
-            Source::Whoami if app.identity == crate::app::Identity::NoEndpoint => {
-                ok(format!("404: not provided · {age}"))
-            }
+            Source::Whoami => match &app.identity {
+                crate::app::Identity::NotOffered(by) => ok(format!("not offered by {by} · {age}")),
+                _ => ok(format!("ok {age}")),
+            },
             _ => ok(format!("ok {age}")),
         },
         None => Line::styled(
