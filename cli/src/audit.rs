@@ -33,7 +33,7 @@ pub struct AuditArgs {
     #[arg(short = 'f', long)]
     follow: bool,
     /// Poll interval of --follow
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s", value_name = "DURATION")]
+    #[arg(long, value_parser = smg_sdk::config::parse_duration, default_value = "2s", value_name = "DURATION")]
     interval: Duration,
 }
 

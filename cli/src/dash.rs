@@ -12,7 +12,7 @@ use crate::exit::{Exit, UsageError};
 #[derive(Debug, Args)]
 pub struct DashArgs {
     /// Poll interval of every source (e.g. 2s, 500ms; at least 200ms)
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s", value_name = "DURATION")]
+    #[arg(long, value_parser = smg_sdk::config::parse_duration, default_value = "2s", value_name = "DURATION")]
     interval: Duration,
     /// Print one frame of the Overview and Workers views as text and exit (exit 1 when the
     /// gateway is unreachable)

@@ -97,7 +97,7 @@ pub struct CreateArgs {
     #[arg(long, value_name = "TIME", conflicts_with = "expires_in", value_parser = parse_time)]
     expires_at: Option<DateTime<Utc>>,
     /// Expiry as a duration from now (e.g. 30d, 12h)
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = smg_sdk::config::parse_duration)]
     expires_in: Option<Duration>,
     /// Create the key disabled
     #[arg(long)]
@@ -124,7 +124,7 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "TIME", conflicts_with_all = ["expires_in", "no_expiry"], value_parser = parse_time)]
     expires_at: Option<DateTime<Utc>>,
     /// New expiry as a duration from now (e.g. 30d)
-    #[arg(long, value_name = "DURATION", conflicts_with = "no_expiry", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", conflicts_with = "no_expiry", value_parser = smg_sdk::config::parse_duration)]
     expires_in: Option<Duration>,
     /// Remove the expiry
     #[arg(long)]

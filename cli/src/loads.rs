@@ -30,7 +30,7 @@ pub struct LoadsArgs {
     #[arg(short = 'w', long)]
     watch: bool,
     /// Poll interval of --watch
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s", value_name = "DURATION")]
+    #[arg(long, value_parser = smg_sdk::config::parse_duration, default_value = "2s", value_name = "DURATION")]
     interval: Duration,
 }
 

@@ -101,7 +101,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
-        value_parser = humantime::parse_duration,
+        value_parser = smg_sdk::config::parse_duration,
         default_value = "30s",
         value_name = "DURATION"
     )]

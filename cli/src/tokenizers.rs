@@ -59,7 +59,7 @@ pub struct AddArgs {
     #[arg(long)]
     wait: bool,
     /// How long --wait waits
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m", value_name = "DURATION", requires = "wait")]
+    #[arg(long, value_parser = smg_sdk::config::parse_duration, default_value = "5m", value_name = "DURATION", requires = "wait")]
     wait_timeout: Duration,
 }
 

@@ -88,7 +88,7 @@ pub struct ListArgs {
     #[arg(short = 'w', long)]
     watch: bool,
     /// Poll interval of --watch
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s", value_name = "DURATION")]
+    #[arg(long, value_parser = smg_sdk::config::parse_duration, default_value = "2s", value_name = "DURATION")]
     interval: Duration,
 }
 
@@ -181,7 +181,7 @@ pub struct AddArgs {
     wait: bool,
     /// How long --wait waits; takes precedence over --timeout for the wait [default: --timeout
     /// if given, else 5m]
-    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", requires = "wait")]
+    #[arg(long, value_parser = smg_sdk::config::parse_duration, value_name = "DURATION", requires = "wait")]
     wait_timeout: Option<Duration>,
 }
 
@@ -231,7 +231,7 @@ pub struct DeleteArgs {
     wait: bool,
     /// How long --wait waits for each worker; takes precedence over --timeout for the wait
     /// [default: --timeout if given, else 5m]
-    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", requires = "wait")]
+    #[arg(long, value_parser = smg_sdk::config::parse_duration, value_name = "DURATION", requires = "wait")]
     wait_timeout: Option<Duration>,
     /// Do not ask for confirmation
     #[arg(short = 'y', long)]

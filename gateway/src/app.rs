@@ -63,12 +63,15 @@ pub enum StartError {
     Auth(#[from] crate::auth::AuthSetupError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("invalid --worker-urls entry: {0}")]
-    WorkerUrl(#[from] WorkerError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("invalid --worker-urls entry '{url}': {source}")]
+    WorkerUrl { url: String, source: WorkerError },
+    #[error("cannot restore the workers from the store: {0}")]
+    Restore(WorkerError),
+    /// `cause` is not a `source`: the message already tells it where it helps.
+    #[error("{}", bind_failure(.listener, .cause))]
     Bind {
-        addr: String,
-        source: std::io::Error,
+        listener: Listener,
+        cause: std::io::Error,
     },
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
@@ -89,20 +92,50 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Open the store, restore runtime-added workers, register `--worker-urls`, and serve.
+    /// Bind the listeners, open the store, restore runtime-added workers, register
+    /// `--worker-urls`, and serve. The ports are taken first, so a gateway that cannot
+    /// listen stops before it touches the store or starts any job.
     pub async fn start(config: GatewayConfig) -> Result<Self, StartError> {
         let config = Arc::new(config);
+        let (listener, addr) = Listener {
+            host: config.host.clone(),
+            port: config.port,
+            host_flag: "--host",
+            port_flag: "--port",
+        }
+        .bind()
+        .await?;
+        let (metrics_listener, metrics_addr) = Listener {
+            host: config
+                .prometheus_host
+                .clone()
+                .unwrap_or_else(|| config.host.clone()),
+            port: config.prometheus_port,
+            host_flag: if config.prometheus_host.is_some() {
+                "--prometheus-host"
+            } else {
+                "--host"
+            },
+            port_flag: "--prometheus-port",
+        }
+        .bind()
+        .await?;
         let store = store::open(&config.store).await?;
         let auth =
             crate::auth::AuthService::start(&config.auth, &config.host, store.clone()).await?;
         let http = WorkerHttp::new()?;
         let workers = WorkerService::start(config.clone(), store.clone(), http.clone());
-        let restored = workers.restore().await?;
+        let restored = workers.restore().await.map_err(StartError::Restore)?;
         if restored > 0 {
             tracing::info!(count = restored, store = %config.store.display(), "restored workers from the store");
         }
         for url in &config.worker_urls {
-            workers.add_startup_worker(url)?;
+            workers
+                .add_startup_worker(url)
+                .map_err(|source| StartError::WorkerUrl {
+                    url: url.clone(),
+                    source,
+                })?;
         }
         let wasm = if config.enable_wasm {
             let limits = crate::wasm::Limits::default();
@@ -134,34 +167,6 @@ impl Gateway {
             auth,
             draining: AtomicBool::new(false),
         }));
-        let bind = format!("{}:{}", config.host, config.port);
-        let listener = TcpListener::bind(&bind)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: bind.clone(),
-                source,
-            })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr: bind, source })?;
-        let metrics_bind = format!(
-            "{}:{}",
-            config.prometheus_host.as_deref().unwrap_or(&config.host),
-            config.prometheus_port
-        );
-        let metrics_listener =
-            TcpListener::bind(&metrics_bind)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: metrics_bind.clone(),
-                    source,
-                })?;
-        let metrics_addr = metrics_listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: metrics_bind,
-                source,
-            })?;
         let shutdown = CancellationToken::new();
         crate::monitor::spawn(
             state.workers.registry.clone(),
@@ -207,6 +212,54 @@ impl Gateway {
         // Refusals counted since the last note would otherwise be lost with the process.
         self.state.auth.audit.flush_suppressed().await;
         served
+    }
+}
+
+/// A listener to open, and the flags that choose its address (for the error message).
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub host: String,
+    pub port: u16,
+    pub host_flag: &'static str,
+    pub port_flag: &'static str,
+}
+
+impl Listener {
+    async fn bind(self) -> Result<(TcpListener, SocketAddr), StartError> {
+        // A bracketed IPv6 literal (`[::1]`) is accepted like the bare form.
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        let bound = match TcpListener::bind((host, self.port)).await {
+            Ok(listener) => listener.local_addr().map(|addr| (listener, addr)),
+            Err(e) => Err(e),
+        };
+        bound.map_err(|cause| StartError::Bind {
+            listener: self,
+            cause,
+        })
+    }
+}
+
+/// What went wrong binding `listener`, and what to do about it.
+fn bind_failure(listener: &Listener, cause: &std::io::Error) -> String {
+    let Listener {
+        host,
+        port,
+        host_flag,
+        port_flag,
+    } = listener;
+    match cause.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "port {port} on {host} is in use: stop the other process or pass {port_flag} with a free port (0 picks one)"
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "not allowed to listen on port {port} on {host} ({cause}): ports below 1024 need privileges; pass {port_flag} with a higher port"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "cannot listen on {host}: it is not an address of this machine ({cause}); pass {host_flag} with one of its addresses, or 0.0.0.0 for all"
+        ),
+        _ => format!(
+            "cannot listen on {host} port {port} ({cause}); check {host_flag} (an IP address or a resolvable name) and {port_flag}"
+        ),
     }
 }
 

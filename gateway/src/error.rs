@@ -117,6 +117,47 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// An error and its causes as one line, `cause: its cause: …`, leaving out a cause whose
+/// text the line already shows (many errors repeat their source in their own message).
+pub fn causes<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let mut line = String::new();
+    for cause in chain {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// The error `type` of decision D1 for an HTTP status (the seeds' table, then the generic
+/// client/server forms).
+pub fn error_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        409 => "conflict",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "unprocessable_entity",
+        429 => "too_many_requests",
+        500 => "internal_error",
+        502 => "bad_gateway",
+        503 => "service_unavailable",
+        504 => "gateway_timeout",
+        s if s < 500 => "client_error",
+        _ => "server_error",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

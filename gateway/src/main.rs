@@ -1,7 +1,9 @@
 //! `smg`: run the gateway (`smg launch`) or a self-contained demo (`smg demo`).
 
+use std::io::IsTerminal;
+
 use clap::{Parser, Subcommand};
-use color_eyre::eyre::{Result, WrapErr};
+use color_eyre::eyre::{Result, eyre};
 use smg_gateway::{Gateway, GatewayConfig};
 use tracing_subscriber::EnvFilter;
 
@@ -26,9 +28,9 @@ enum Command {
 }
 
 fn init_logging(level: &str, json: bool) -> Result<()> {
-    let filter =
-        EnvFilter::try_new(level).wrap_err_with(|| format!("invalid --log-level '{level}'"))?;
-    use std::io::IsTerminal;
+    let filter = EnvFilter::try_new(level).map_err(|e| {
+        eyre!("invalid --log-level '{level}' ({e}): pass a level (error, warn, info, debug, trace) or filter directives such as 'info,smg_gateway=debug'")
+    })?;
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -64,10 +66,28 @@ async fn wait_for_signal() {
     }
 }
 
+/// Errors end the process with `error: <cause and what to do>` on stderr and exit code 1 —
+/// no backtrace or source location, which a supervisor's log does not need.
 #[tokio::main]
-async fn main() -> Result<()> {
-    color_eyre::install()?;
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    // Only panics get color-eyre's report (a bug, where a backtrace helps).
+    let plain = std::env::var_os("NO_COLOR").is_some() || !std::io::stderr().is_terminal();
+    let hooks = if plain {
+        color_eyre::config::HookBuilder::blank()
+    } else {
+        color_eyre::config::HookBuilder::default()
+    };
+    let _ = hooks.display_env_section(false).install();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", smg_gateway::error::causes(e.chain()));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Launch(config) => {
             init_logging(&config.log_level, config.log_json)?;

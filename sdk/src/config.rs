@@ -17,6 +17,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::SecretString;
 
+/// A duration flag (`--timeout`, `--interval`, …): `500ms`, `30s`, `2m`, `1h30m`; a bad value
+/// names the accepted forms.
+pub fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(raw.trim())
+        .map_err(|e| format!("{e}; write a duration such as 500ms, 30s, 2m or 1h30m"))
+}
+
 /// Gateway URL when nothing else says.
 pub const DEFAULT_URL: &str = "http://localhost:30000";
 
@@ -24,7 +31,9 @@ pub const DEFAULT_URL: &str = "http://localhost:30000";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file exists but cannot be read or parsed.
-    #[error("cannot read config {path}: {message}")]
+    #[error(
+        "cannot read config {path} (fix it, or point SMGCTL_CONFIG or --config at another file): {message}"
+    )]
     Read {
         /// File path.
         path: String,
@@ -43,7 +52,9 @@ pub enum ConfigError {
     #[error("context '{0}' is not defined (see `smgctl context list`)")]
     UnknownContext(String),
     /// A token file named by a context cannot be read.
-    #[error("cannot read token file {path}: {message}")]
+    #[error(
+        "cannot read token file {path}: {message} (fix the context's token_file with `smgctl context set NAME --token-file FILE`)"
+    )]
     TokenFile {
         /// File path.
         path: String,

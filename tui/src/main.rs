@@ -32,7 +32,7 @@ struct Args {
     #[arg(long, env = "SMG_METRICS_URL", value_name = "URL")]
     metrics_url: Option<String>,
     /// Poll interval (e.g. 2s, 500ms).
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = smg_sdk::config::parse_duration)]
     interval: Duration,
     /// Print one frame of the Overview and Workers views as text and exit
     /// (exit 1 when the gateway is unreachable).
@@ -83,7 +83,7 @@ async fn main() -> ExitCode {
     match run(Args::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("smg-tui: {e:#}");
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -292,7 +292,10 @@ pub(crate) async fn run_once(
     out.write_all(text.as_bytes())?;
     out.flush()?;
     if unreachable {
-        return Err(eyre!("gateway unreachable at {}", options.url_label));
+        return Err(eyre!(
+            "gateway unreachable at {}: check that it is running and that --url, SMG_URL or the context point at it",
+            options.url_label
+        ));
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use smg_sdk::{ConnectionMode, ResilienceUpdate, WorkerType};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, error_type};
 use crate::metrics::Metrics;
 use crate::upstream::{CallError, classify};
 use crate::workers::url::base_url;
@@ -455,7 +455,7 @@ impl Proxy {
                 tracing::warn!(worker = %guard.url, "circuit breaker open");
             }
             if !retryable || attempt >= retry.max_retries {
-                return finish(guard, result);
+                return finish(guard, result).await;
             }
             tried.push(worker.id.clone());
             // The failed attempt is over: keep what answering with it needs, release its
@@ -567,19 +567,13 @@ impl Failure {
                 body,
             } => {
                 let mut response = match body {
-                    Some(body) => {
+                    Some(body) if is_json(&headers, &body) => {
                         let mut response = Response::new(Body::from(body));
                         *response.status_mut() = status;
                         *response.headers_mut() = headers;
                         response
                     }
-                    None => ApiError::new(
-                        status,
-                        "bad_gateway",
-                        "WORKER_ERROR",
-                        format!("worker {url} answered {status}"),
-                    )
-                    .into_response(),
+                    body => wrapped_worker_error(&url, status, &headers, body.as_deref()),
                 };
                 if status.is_server_error() {
                     response.extensions_mut().insert(UpstreamFailure {
@@ -606,12 +600,80 @@ async fn read_capped(mut upstream: reqwest::Response) -> Option<Bytes> {
 }
 
 /// The response for the final attempt: the worker's answer streamed through, or a D1 error
-/// when it could not be reached. Either way a failure carries [`UpstreamFailure`].
-fn finish(guard: InFlight, attempt: Attempt) -> Response {
+/// when it could not be reached. Either way a failure carries [`UpstreamFailure`]. An error
+/// answer that is not JSON is read (bounded) and wrapped into decision D1's body.
+async fn finish(guard: InFlight, attempt: Attempt) -> Response {
     match attempt {
+        Attempt::Response(upstream)
+            if is_error(upstream.status()) && !has_json_type(upstream.headers()) =>
+        {
+            Failure::collect(guard, Attempt::Response(upstream))
+                .await
+                .into_response()
+        }
         Attempt::Response(upstream) => stream_back(guard, upstream),
         Attempt::Failed(error) => unreachable_response(&guard.url, error),
     }
+}
+
+pub(crate) fn is_error(status: StatusCode) -> bool {
+    status.is_client_error() || status.is_server_error()
+}
+
+/// A JSON media type: `application/json` or a `+json` one.
+fn has_json_type(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|media| media.trim().to_ascii_lowercase())
+        .is_some_and(|media| media == "application/json" || media.ends_with("+json"))
+}
+
+/// A worker's error body that is JSON by its type or, mislabelled, by its content: passed
+/// through unchanged.
+pub(crate) fn is_json(headers: &HeaderMap, body: &[u8]) -> bool {
+    has_json_type(headers) || serde_json::from_slice::<&RawValue>(body).is_ok()
+}
+
+/// Longest part of a worker's non-JSON error text quoted in the wrapped message.
+const MAX_QUOTED_ERROR: usize = 1024;
+
+/// Decision D1's body for a worker's error answer that is not JSON (e.g. the plain text
+/// `Failed to buffer the request body: length limit exceeded` with 413): the worker's status
+/// is kept, `type` follows that status as for the gateway's own errors, `code` is
+/// `WORKER_ERROR`, and the message quotes the worker's text. A `Retry-After` is kept.
+pub fn wrapped_worker_error(
+    url: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: Option<&[u8]>,
+) -> Response {
+    let text = body
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        match body {
+            Some(_) => format!("worker {url} answered {status} with an empty body"),
+            None => format!("worker {url} answered {status} with an unreadable or oversized body"),
+        }
+    } else {
+        let mut end = text.len().min(MAX_QUOTED_ERROR);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let ellipsis = if end < text.len() { "…" } else { "" };
+        format!("{}{ellipsis} (worker {url} answered {status})", &text[..end])
+    };
+    let mut error = ApiError::new(status, error_type(status), "WORKER_ERROR", message);
+    if let Some(secs) = headers
+        .get(axum::http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+    {
+        error = error.with_retry_after(secs);
+    }
+    error.into_response()
 }
 
 /// The D1 answer for a worker that could not be reached or timed out.

@@ -14,6 +14,7 @@ use super::extract::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::info;
+use crate::proxy::{is_error, is_json, wrapped_worker_error};
 use crate::upstream::classify;
 use crate::workers::url::base_url;
 
@@ -163,7 +164,8 @@ async fn proxy_get(
         )
     })?;
     let status = upstream.status();
-    let content_type = upstream.headers().get(header::CONTENT_TYPE).cloned();
+    let headers = upstream.headers().clone();
+    let content_type = headers.get(header::CONTENT_TYPE).cloned();
     let body = upstream.bytes().await.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_GATEWAY,
@@ -172,6 +174,9 @@ async fn proxy_get(
             format!("worker {} broke off its answer to {path}: {e}", spec.url),
         )
     })?;
+    if is_error(status) && !is_json(&headers, &body) {
+        return Ok(wrapped_worker_error(&spec.url, status, &headers, Some(&body)));
+    }
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     if let Some(ct) = content_type {

@@ -32,6 +32,7 @@ impl From<WorkerError> for ApiError {
             WorkerError::QueueFull { .. } => {
                 ApiError::unavailable("JOB_QUEUE_FULL", message).with_retry_after(1)
             }
+            WorkerError::ShuttingDown => ApiError::unavailable("SHUTTING_DOWN", message),
             WorkerError::Store(_) => ApiError::internal(message),
         }
     }

@@ -53,30 +53,48 @@ fn open_blocking(path: &PathBuf) -> Result<Connection, StoreError> {
         && !parent.is_dir()
     {
         return Err(fail(format!(
-            "directory {} does not exist",
+            "directory {} does not exist: create it, or pass --store with a path in an existing directory",
             parent.display()
         )));
     }
+    if path.is_dir() {
+        return Err(fail(
+            "this is a directory, not a store file: pass --store with a file path (it is created if missing)".into(),
+        ));
+    }
+    let access = |e: rusqlite::Error| {
+        fail(format!(
+            "cannot open it ({e}): check that this user can read and write the file and its directory (SQLite keeps -wal and -shm files beside it), or pass --store with another path"
+        ))
+    };
+    const SET_ASIDE: &str = "restore the file from a backup, or move it (and its -wal and -shm files) aside to start with an empty store, which forgets runtime-added workers, tokenizers, modules, keys and the audit log";
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| fail(e.to_string()))?;
+    .map_err(access)?;
     // A file that is not a SQLite database only fails on first read, so read now.
     let check: String = conn
         .query_row("PRAGMA quick_check", [], |row| row.get(0))
-        .map_err(|e| fail(format!("not a readable smg store ({e})")))?;
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                fail(format!("not a readable smg store ({e}): {SET_ASIDE}"))
+            }
+            _ => access(e),
+        })?;
     if check != "ok" {
-        return Err(fail(format!("integrity check failed: {check}")));
+        return Err(fail(format!(
+            "integrity check failed ({check}): {SET_ASIDE}"
+        )));
     }
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(access)?;
     if version > SCHEMA_VERSION {
         return Err(fail(format!(
-            "written by a newer smg (schema {version}, this build knows {SCHEMA_VERSION})"
+            "written by a newer smg (schema {version}, this build knows {SCHEMA_VERSION}): run that smg version, or pass --store with another path"
         )));
     }
     conn.execute_batch(
@@ -98,9 +116,9 @@ fn open_blocking(path: &PathBuf) -> Result<Connection, StoreError> {
          );
          CREATE INDEX IF NOT EXISTS logs_by_time ON logs (log, ts_ms);",
     )
-    .map_err(|e| fail(e.to_string()))?;
+    .map_err(access)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(access)?;
     Ok(conn)
 }
 

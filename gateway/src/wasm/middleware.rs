@@ -29,7 +29,7 @@ use smg_sdk::MiddlewareAttachPoint;
 
 use super::abi::{self, Action, ModifyAction};
 use super::service::{LoadedModule, WasmService};
-use crate::error::ApiError;
+use crate::error::{ApiError, error_type};
 use crate::proxy::UpstreamFailure;
 use crate::request_id::{REQUEST_ID_HEADER, RequestId};
 
@@ -244,28 +244,6 @@ fn rejected(code: u16, module: &LoadedModule) -> Response {
         .into_response()
     } else {
         status.into_response()
-    }
-}
-
-fn error_type(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        400 => "bad_request",
-        401 => "unauthorized",
-        403 => "forbidden",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        408 => "request_timeout",
-        409 => "conflict",
-        413 => "payload_too_large",
-        415 => "unsupported_media_type",
-        422 => "unprocessable_entity",
-        429 => "too_many_requests",
-        500 => "internal_error",
-        502 => "bad_gateway",
-        503 => "service_unavailable",
-        504 => "gateway_timeout",
-        s if s < 500 => "client_error",
-        _ => "server_error",
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod health;
 pub mod jobs;
+pub mod queue;
 pub mod registration;
 pub mod registry;
 pub mod service;

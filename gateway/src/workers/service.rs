@@ -22,6 +22,7 @@ use tokio::sync::{Mutex as AsyncMutex, Semaphore, mpsc};
 use super::health::HealthChecker;
 use super::jobs::{ADD_WORKER, JobTracker, REMOVE_WORKER, RETIRE_WORKER};
 use super::registration::Registration;
+use super::queue::{JobQueue, JobReceiver, Refused};
 use super::registry::{Registry, Worker};
 use super::url::validate_worker_url;
 use crate::config::GatewayConfig;
@@ -53,8 +54,12 @@ pub enum WorkerError {
         "URL mismatch: worker has URL '{existing}' but request body has '{requested}'. URL changes are not supported via PUT. Use DELETE + POST instead."
     )]
     UrlMismatch { existing: String, requested: String },
-    #[error("Job queue full: {capacity} jobs pending (capacity: {capacity})")]
-    QueueFull { capacity: usize },
+    #[error(
+        "Job queue full: {waiting} jobs pending (capacity: {capacity}); retry once the backlog drains (GET /workers shows it), or raise --job-queue-capacity"
+    )]
+    QueueFull { waiting: usize, capacity: usize },
+    #[error("the gateway is shutting down; retry against another replica or after it restarts")]
+    ShuttingDown,
     #[error("Worker {0} is already being removed")]
     BeingRemoved(String),
     #[error("timeout_secs must be at most {max} (one week), got {got}")]
@@ -119,6 +124,14 @@ pub struct CreateWorkerRequest {
     pub model_id: Option<String>,
 }
 
+/// Where a job comes from: a request now (admission-checked: a full queue is a 503), or an
+/// acknowledged write replayed at start-up (always queued: a backlog never stops a start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Request,
+    Replay,
+}
+
 /// A registration (POST, start-up) or a replacement (PUT).
 struct Job {
     id: String,
@@ -137,9 +150,9 @@ pub struct WorkerService {
     store: Collection<StoredWorker>,
     http: WorkerHttp,
     /// Registrations and replacements.
-    queue: mpsc::Sender<Job>,
+    queue: JobQueue<Job>,
     /// Removals and retirements, apart so they never wait behind registrations.
-    removals: mpsc::Sender<Removal>,
+    removals: JobQueue<Removal>,
     /// Permits to talk to workers: held for each probe and discovery, never while sleeping.
     work: Arc<Semaphore>,
     /// Serialises the store's read-modify-write sequences with deletions, so a job finishing
@@ -172,8 +185,8 @@ impl WorkerService {
     /// Build the service and start its job dispatcher, sweeper and failure listener.
     pub fn start(config: Arc<GatewayConfig>, store: SharedStore, http: WorkerHttp) -> Arc<Self> {
         let capacity = config.job_queue_capacity.max(1);
-        let (queue, rx) = mpsc::channel(capacity);
-        let (removals, removals_rx) = mpsc::channel(capacity);
+        let (queue, rx) = JobQueue::new(capacity);
+        let (removals, removals_rx) = JobQueue::new(capacity);
         let (failed_tx, failed_rx) = mpsc::unbounded_channel();
         let service = Arc::new(Self {
             health: HealthChecker::new(http.clone(), config.clone(), failed_tx),
@@ -205,7 +218,7 @@ impl WorkerService {
     /// and turn ready on their first good probe; unfinished registrations and acknowledged
     /// replacements are re-queued; workers this gateway cannot talk to come back `failed`
     /// with their reason.
-    pub async fn restore(&self) -> Result<usize, StoreError> {
+    pub async fn restore(&self) -> Result<usize, WorkerError> {
         let records = self.store.list().await?;
         let count = records.len();
         for (id, record) in records {
@@ -226,17 +239,19 @@ impl WorkerService {
                     self.health.watch(worker.clone(), true, true);
                 }
                 if let Some(secs) = record.retire_timeout_secs {
-                    self.enqueue_retire(&worker, Duration::from_secs(secs))
-                        .map_err(|e| StoreError::Backend(e.to_string()))?;
+                    self.enqueue_retire(&worker, Duration::from_secs(secs), Origin::Replay)?;
                 }
                 match replacement {
-                    Some(next) => self.enqueue_add(id, next, Some(worker.revision()), true),
+                    Some(next) => {
+                        self.enqueue_add(id, next, Some(worker.revision()), true, Origin::Replay)
+                    }
                     None => Ok(()),
                 }
             } else {
-                self.enqueue_add(id, spec, None, true)
+                self.enqueue_add(id, spec, None, true, Origin::Replay)
             };
-            queued.map_err(|e| StoreError::Backend(e.to_string()))?;
+            // Only a closed queue refuses a replay: the gateway is already stopping.
+            queued?;
         }
         Ok(count)
     }
@@ -260,7 +275,7 @@ impl WorkerService {
         if self.registry.is_registered(&id) || self.jobs.get(url).is_some() {
             return Ok(());
         }
-        self.enqueue_add(id, spec, None, false)
+        self.enqueue_add(id, spec, None, false, Origin::Replay)
     }
 
     fn enqueue_add(
@@ -269,6 +284,7 @@ impl WorkerService {
         spec: WorkerSpec,
         replace_revision: Option<u64>,
         persist: bool,
+        origin: Origin,
     ) -> Result<(), WorkerError> {
         let url = spec.url.clone();
         if replace_revision.is_none() {
@@ -281,12 +297,14 @@ impl WorkerService {
             replace_revision,
             persist,
         };
-        self.queue.try_send(job).map_err(|_| {
+        let queued = match origin {
+            Origin::Request => self.queue.try_push(job),
+            Origin::Replay => self.queue.push_acknowledged(job),
+        };
+        queued.map_err(|refused| {
             self.jobs.clear(&url);
             self.pending().remove(&id);
-            WorkerError::QueueFull {
-                capacity: self.config.job_queue_capacity,
-            }
+            refused_error(refused, self.queue.capacity())
         })
     }
 
@@ -311,7 +329,7 @@ impl WorkerService {
         self.store
             .put(&id, &StoredWorker::new(&spec, false))
             .await?;
-        if let Err(e) = self.enqueue_add(id.clone(), spec, None, true) {
+        if let Err(e) = self.enqueue_add(id.clone(), spec, None, true, Origin::Request) {
             let _ = self.store.delete(&id).await;
             return Err(e);
         }
@@ -337,7 +355,8 @@ impl WorkerService {
 
     /// The same document in pieces of [`WORKERS_PER_PIECE`] workers, rendered one at a time
     /// as they are asked for: a large list is written to the socket while the rest is still
-    /// being rendered. The worker set is the one registered now.
+    /// being rendered. The worker set is the one registered now, followed by the
+    /// registrations in flight.
     pub fn list_pieces(&self, model: Option<&str>) -> WorkerListPieces {
         let workers: Vec<Arc<Worker>> = self
             .registry
@@ -348,10 +367,41 @@ impl WorkerService {
         WorkerListPieces {
             jobs: (!self.jobs.is_empty()).then(|| self.jobs.clone()),
             workers,
+            registering: self.registrations_in_flight(model),
             next: 0,
             stats: WorkerListStats::default(),
             done: false,
         }
+    }
+
+    /// Registrations acknowledged with a 202 whose job is queued or running, in the pending
+    /// form with their job, oldest first. They are listed at once — including those replayed
+    /// from the store after a restart — so a 202 never hides a worker (decision D3). A
+    /// failed registration is not a worker: `GET /workers/{id}` shows its failure.
+    fn registrations_in_flight(&self, model: Option<&str>) -> Vec<WorkerInfo> {
+        let pending: Vec<(String, Arc<WorkerSpec>)> = self
+            .pending()
+            .iter()
+            .map(|(id, spec)| (id.clone(), spec.clone()))
+            .collect();
+        let mut listed: Vec<WorkerInfo> = pending
+            .into_iter()
+            .filter(|(id, spec)| {
+                model.is_none_or(|m| spec.serves(m))
+                    && !self.registry.is_registered(id)
+                    && self.registry.reserved_url(id).as_deref() == Some(spec.url.as_str())
+            })
+            .filter_map(|(id, spec)| {
+                let job = self
+                    .jobs
+                    .get(&spec.url)
+                    .filter(|j| j.job_type == ADD_WORKER && j.status != JobState::Failed)?;
+                Some(pending_info(&id, spec, job))
+            })
+            .collect();
+        // UUIDv7 ids: registration order.
+        listed.sort_by(|a, b| a.id.cmp(&b.id));
+        listed
     }
 
     /// `GET /workers/{id}`: the worker, or the pending form while its registration job is
@@ -462,7 +512,13 @@ impl WorkerService {
             self.store.put(id, record).await?;
         }
         let persisted = record.is_some();
-        if let Err(e) = self.enqueue_add(id.to_string(), spec, Some(worker.revision()), persisted) {
+        if let Err(e) = self.enqueue_add(
+            id.to_string(),
+            spec,
+            Some(worker.revision()),
+            persisted,
+            Origin::Request,
+        ) {
             if let Some(mut record) = record {
                 record.replacement = None;
                 self.store.put(id, &record).await?;
@@ -510,14 +566,12 @@ impl WorkerService {
             id: id.to_string(),
             force,
         };
-        if self.removals.try_send(removal).is_err() {
+        if let Err(refused) = self.removals.try_push(removal) {
             self.jobs.clear(&url);
             if let Some(record) = stored {
                 self.store.put(id, &record).await?;
             }
-            return Err(WorkerError::QueueFull {
-                capacity: self.config.job_queue_capacity,
-            });
+            return Err(refused_error(refused, self.removals.capacity()));
         }
         Ok(removal_accepted())
     }
@@ -570,11 +624,16 @@ impl WorkerService {
             }
             worker.set_spec(spec);
         }
-        self.enqueue_retire(&worker, Duration::from_secs(secs))?;
+        self.enqueue_retire(&worker, Duration::from_secs(secs), Origin::Request)?;
         Ok(retirement_accepted())
     }
 
-    fn enqueue_retire(&self, worker: &Worker, timeout: Duration) -> Result<(), WorkerError> {
+    fn enqueue_retire(
+        &self,
+        worker: &Worker,
+        timeout: Duration,
+        origin: Origin,
+    ) -> Result<(), WorkerError> {
         let url = worker.url();
         self.jobs.set(
             &url,
@@ -586,11 +645,13 @@ impl WorkerService {
             id: worker.id.clone(),
             timeout,
         };
-        self.removals.try_send(removal).map_err(|_| {
+        let queued = match origin {
+            Origin::Request => self.removals.try_push(removal),
+            Origin::Replay => self.removals.push_acknowledged(removal),
+        };
+        queued.map_err(|refused| {
             self.jobs.clear(&url);
-            WorkerError::QueueFull {
-                capacity: self.config.job_queue_capacity,
-            }
+            refused_error(refused, self.removals.capacity())
         })
     }
 
@@ -875,8 +936,8 @@ impl WorkerService {
 
     /// Worker jobs queued and not yet picked up.
     pub fn queue_depth(&self) -> usize {
-        (self.queue.max_capacity() - self.queue.capacity())
-            + (self.removals.max_capacity() - self.removals.capacity())
+        self.queue.waiting()
+            + self.removals.waiting()
     }
 
     /// Workers that can take traffic.
@@ -911,16 +972,21 @@ fn pending_info(id: &str, spec: Arc<WorkerSpec>, job: JobStatus) -> WorkerInfo {
     }
 }
 
-/// Run registrations: at most `slots` in progress (the rest wait in the bounded queue, so a
-/// full queue answers 503); their calls to workers are limited by `WorkerService::work`.
+/// Run registrations: at most `slots` in progress (the rest wait in the queue, which admits
+/// new requests only below its capacity); their calls to workers are limited by
+/// `WorkerService::work`. A slot is taken before a job leaves the queue, so the queue's
+/// count is what waits.
 async fn dispatch(
     service: std::sync::Weak<WorkerService>,
-    mut rx: mpsc::Receiver<Job>,
+    mut rx: JobReceiver<Job>,
     slots: usize,
 ) {
     let slots = Arc::new(Semaphore::new(slots));
-    while let Some(job) = rx.recv().await {
+    loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(job) = rx.recv().await else {
             return;
         };
         let Some(service) = service.upgrade() else {
@@ -933,11 +999,18 @@ async fn dispatch(
     }
 }
 
+fn refused_error<T>(refused: Refused<T>, capacity: usize) -> WorkerError {
+    match refused {
+        Refused::Full { waiting, .. } => WorkerError::QueueFull { waiting, capacity },
+        Refused::Closed(_) => WorkerError::ShuttingDown,
+    }
+}
+
 /// Run removals and retirements at once: each only waits out its drain, and there is at
 /// most one per registered worker (a repeated DELETE or retire starts no second job).
 async fn dispatch_removals(
     service: std::sync::Weak<WorkerService>,
-    mut rx: mpsc::Receiver<Removal>,
+    mut rx: JobReceiver<Removal>,
 ) {
     while let Some(removal) = rx.recv().await {
         let Some(service) = service.upgrade() else {
@@ -1004,6 +1077,8 @@ pub struct WorkerListPieces {
     /// Registration jobs to show beside workers; `None` when none are tracked.
     jobs: Option<Arc<JobTracker>>,
     workers: Vec<Arc<Worker>>,
+    /// Registrations in flight, listed after the workers in their pending form.
+    registering: Vec<WorkerInfo>,
     next: usize,
     stats: WorkerListStats,
     done: bool,
@@ -1015,29 +1090,38 @@ impl WorkerListPieces {
         if self.done {
             return None;
         }
-        let end = (self.next + WORKERS_PER_PIECE).min(self.workers.len());
+        let total = self.workers.len() + self.registering.len();
+        let end = (self.next + WORKERS_PER_PIECE).min(total);
         let mut out = Vec::with_capacity((end - self.next) * 1024 + 128);
         if self.next == 0 {
             out.extend_from_slice(b"{\"workers\":[");
         }
-        for (i, worker) in self.workers[self.next..end].iter().enumerate() {
-            if self.next + i > 0 {
+        for i in self.next..end {
+            if i > 0 {
                 out.push(b',');
             }
-            match worker.spec().worker_type {
+            let worker_type = match self.workers.get(i) {
+                Some(worker) => {
+                    let job = self.jobs.as_ref().and_then(|jobs| jobs.get(&worker.url()));
+                    worker.write_info_json(&mut out, job.as_ref());
+                    worker.spec().worker_type
+                }
+                None => {
+                    let info = &self.registering[i - self.workers.len()];
+                    let _ = serde_json::to_writer(&mut out, info);
+                    info.spec.worker_type
+                }
+            };
+            match worker_type {
                 WorkerType::Prefill => self.stats.prefill_count += 1,
                 WorkerType::Decode => self.stats.decode_count += 1,
                 WorkerType::Regular => self.stats.regular_count += 1,
                 WorkerType::Encode => {}
             }
-            let job = self.jobs.as_ref().and_then(|jobs| jobs.get(&worker.url()));
-            worker.write_info_json(&mut out, job.as_ref());
         }
         self.next = end;
-        if end == self.workers.len() {
-            out.extend_from_slice(
-                format!("],\"total\":{},\"stats\":", self.workers.len()).as_bytes(),
-            );
+        if end == total {
+            out.extend_from_slice(format!("],\"total\":{total},\"stats\":").as_bytes());
             let _ = serde_json::to_writer(&mut out, &self.stats);
             out.push(b'}');
             self.done = true;

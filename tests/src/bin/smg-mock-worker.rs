@@ -60,9 +60,22 @@ struct Args {
     drop_connections: bool,
 }
 
+/// Errors end the process with `error: <cause and what to do>` on stderr and exit code 1.
 #[tokio::main]
-async fn main() -> Result<()> {
-    color_eyre::install()?;
+async fn main() -> std::process::ExitCode {
+    let _ = color_eyre::config::HookBuilder::blank()
+        .display_env_section(false)
+        .install();
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // Colour codes only help a terminal; logs captured by a harness stay plain.
@@ -73,8 +86,9 @@ async fn main() -> Result<()> {
         .init();
     let args = Args::parse();
     if args.count == 0 {
-        bail!("--count must be at least 1");
+        bail!("--count 0 starts no worker: pass --count 1 or more");
     }
+    let host = args.host.clone();
     let config = MockConfig {
         model: args.model,
         runtime: args.runtime,
@@ -92,14 +106,22 @@ async fn main() -> Result<()> {
             ..Fault::default()
         },
     };
-    let fleet = MockFleet::start(args.base_port, args.count, config)
-        .await
-        .wrap_err_with(|| {
-            format!(
-                "starting {} mock workers from port {}",
-                args.count, args.base_port
-            )
-        })?;
+    let fleet = match MockFleet::start(args.base_port, args.count, config).await {
+        Ok(fleet) => fleet,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
+            "{e}: stop the process using that port, or pass --base-port with {} (0 picks free ports)",
+            match args.count {
+                1 => "a free port".to_string(),
+                n => format!("the first of {n} free ports in a row"),
+            }
+        ),
+        Err(e) => bail!(
+            "starting {} mock workers from port {} on {}: {e}; check --host and --base-port",
+            args.count,
+            args.base_port,
+            host
+        ),
+    };
     {
         let mut stdout = std::io::stdout().lock();
         for url in fleet.urls() {
