@@ -9,6 +9,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use smg_sdk::{ErrorBody, ModelList, ReadinessResponse};
+
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::info;
@@ -26,10 +28,38 @@ const FORWARDED: [&str; 6] = [
     "x-smg-target-worker",
 ];
 
-pub async fn ok_text() -> &'static str {
+/// `GET /liveness`: the process answers.
+#[utoipa::path(
+    get,
+    path = "/liveness",
+    tag = "health",
+    responses((status = 200, description = "The gateway process is up", content_type = "text/plain", body = String, example = "OK")),
+)]
+pub async fn liveness() -> &'static str {
     "OK"
 }
 
+/// `GET /health`: the same as `/liveness` (upstream's spelling).
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    responses((status = 200, description = "The gateway process is up", content_type = "text/plain", body = String, example = "OK")),
+)]
+pub async fn health() -> &'static str {
+    "OK"
+}
+
+/// `GET /readiness`: whether the gateway can route.
+#[utoipa::path(
+    get,
+    path = "/readiness",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready: healthy and total worker counts", body = ReadinessResponse),
+        (status = 503, description = "Not ready (no healthy worker, or draining), with the reason", body = ReadinessResponse),
+    ),
+)]
 pub async fn readiness(State(state): State<AppState>) -> Response {
     let body = info::readiness(&state.workers.registry, state.is_draining());
     let status = if body.is_ready() {
@@ -40,6 +70,16 @@ pub async fn readiness(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// `GET /v1/models`: the models of the registered workers.
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    tag = "models",
+    responses(
+        (status = 200, description = "Every model a worker serves, once", body = ModelList),
+        (status = 503, description = "No worker serves a model (`NO_MODELS_AVAILABLE`)", body = ErrorBody),
+    ),
+)]
 pub async fn models(State(state): State<AppState>) -> Result<Response, ApiError> {
     let list = info::model_list(&state.workers.registry);
     if list.data.is_empty() {
@@ -51,6 +91,16 @@ pub async fn models(State(state): State<AppState>) -> Result<Response, ApiError>
     Ok(Json(list).into_response())
 }
 
+/// `GET /engine_metrics`: every worker's Prometheus metrics, merged.
+#[utoipa::path(
+    get,
+    path = "/engine_metrics",
+    tag = "health",
+    responses(
+        (status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
+        (status = 503, description = "No worker answered (`NO_METRICS_AVAILABLE`)", body = ErrorBody),
+    ),
+)]
 pub async fn engine_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let workers = state.workers.registry.all();
     match state.fanout().engine_metrics(workers).await {
@@ -66,6 +116,17 @@ pub async fn engine_metrics(State(state): State<AppState>) -> Result<Response, A
     }
 }
 
+/// `GET /health_generate`: A generation health check of the first ready HTTP worker, passed through.
+#[utoipa::path(
+    get,
+    path = "/health_generate",
+    tag = "health",
+    responses(
+        (status = 503, description = "No ready HTTP worker (`no_workers`)", body = ErrorBody),
+        (status = 502, description = "The worker could not be reached (`WORKER_UNREACHABLE`)", body = ErrorBody),
+        (status = "default", description = "The worker's answer (status, content type and body), passed through verbatim", content_type = "*/*"),
+    ),
+)]
 pub async fn health_generate(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -73,6 +134,17 @@ pub async fn health_generate(
     proxy_get(&state, "/health_generate", &headers).await
 }
 
+/// `GET /get_model_info`: Model info of the first ready HTTP worker, passed through.
+#[utoipa::path(
+    get,
+    path = "/get_model_info",
+    tag = "health",
+    responses(
+        (status = 503, description = "No ready HTTP worker (`no_workers`)", body = ErrorBody),
+        (status = 502, description = "The worker could not be reached (`WORKER_UNREACHABLE`)", body = ErrorBody),
+        (status = "default", description = "The worker's answer (status, content type and body), passed through verbatim", content_type = "*/*"),
+    ),
+)]
 pub async fn get_model_info(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -80,6 +152,17 @@ pub async fn get_model_info(
     proxy_get(&state, "/get_model_info", &headers).await
 }
 
+/// `GET /get_server_info`: Server info of the first ready HTTP worker, passed through.
+#[utoipa::path(
+    get,
+    path = "/get_server_info",
+    tag = "health",
+    responses(
+        (status = 503, description = "No ready HTTP worker (`no_workers`)", body = ErrorBody),
+        (status = 502, description = "The worker could not be reached (`WORKER_UNREACHABLE`)", body = ErrorBody),
+        (status = "default", description = "The worker's answer (status, content type and body), passed through verbatim", content_type = "*/*"),
+    ),
+)]
 pub async fn get_server_info(
     State(state): State<AppState>,
     headers: HeaderMap,
