@@ -70,7 +70,13 @@ macro_rules! proxied {
     };
 }
 
-proxied!(generate, "/generate", GenerateRequest, GenerateResponse, "SGLang's native generation");
+proxied!(
+    generate,
+    "/generate",
+    GenerateRequest,
+    GenerateResponse,
+    "SGLang's native generation"
+);
 proxied!(
     chat_completions,
     "/v1/chat/completions",
@@ -92,9 +98,27 @@ proxied!(
     EmbeddingResponse,
     "OpenAI embeddings"
 );
-proxied!(rerank, "/rerank", RerankRequest, [RerankResult], "Rerank documents (SGLang)");
-proxied!(v1_rerank, "/v1/rerank", RerankRequest, [RerankResult], "Rerank documents");
-proxied!(messages, "/v1/messages", Object, Object, "Anthropic messages");
+proxied!(
+    rerank,
+    "/rerank",
+    RerankRequest,
+    [RerankResult],
+    "Rerank documents (SGLang)"
+);
+proxied!(
+    v1_rerank,
+    "/v1/rerank",
+    RerankRequest,
+    [RerankResult],
+    "Rerank documents"
+);
+proxied!(
+    messages,
+    "/v1/messages",
+    Object,
+    Object,
+    "Anthropic messages"
+);
 proxied!(classify, "/v1/classify", Object, Object, "Classification");
 
 /// The proxied routes.

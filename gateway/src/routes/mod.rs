@@ -136,12 +136,8 @@ fn ha_document() -> utoipa::openapi::OpenApi {
     let operation = |rest: bool| {
         let op = OperationBuilder::new()
             .tag("ha")
-            .summary(Some("Reserved for HA cluster routes; answers 501"))
-            .response(
-                "501",
-                openapi::error_response("HA cluster routes are not available in this version"),
-            );
-        if rest {
+            .summary(Some("Reserved for HA cluster routes; answers 501"));
+        let mut op = if rest {
             op.parameter(
                 ParameterBuilder::new()
                     .name("rest")
@@ -153,13 +149,16 @@ fn ha_document() -> utoipa::openapi::OpenApi {
             .build()
         } else {
             op.build()
-        }
+        };
+        openapi::SharedError::HaNotAvailable.add_to(&mut op);
+        op
     };
     let mut doc = utoipa::openapi::OpenApi::default();
     for (path, rest) in [("/ha", false), ("/ha/", false), ("/ha/{rest}", true)] {
-        doc.paths
-            .paths
-            .insert(path.into(), PathItem::new(methods[0].clone(), operation(rest)));
+        doc.paths.paths.insert(
+            path.into(),
+            PathItem::new(methods[0].clone(), operation(rest)),
+        );
         if let Some(item) = doc.paths.paths.get_mut(path) {
             for method in &methods[1..] {
                 item.merge_operations(PathItem::new(method.clone(), operation(rest)));

@@ -77,19 +77,20 @@ impl Group {
     }
 
     fn apply_to(self, path: &str, method: &str, op: &mut Operation) {
+        use SharedError::*;
+        operation_id(path, method, op);
+        // A route that passes a worker's answer through (it documents `default`) reads its
+        // body as bytes: it has no JSON extractor, so none of its rejections.
+        let passes_through = op.responses.responses.contains_key("default");
         let json_body = op
             .request_body
             .as_ref()
             .is_some_and(|b| b.content.contains_key("application/json"));
-        if json_body {
-            add_error(op, 400, "The body is not valid JSON");
-            add_error(op, 413, "The body is larger than the gateway's limit");
-            add_error(
-                op,
-                415,
-                "The body is not `application/json` (or another accepted media type)",
-            );
-            add_error(op, 422, "The JSON body does not have the documented shape");
+        if json_body && !passes_through {
+            MalformedJson.add_to(op);
+            PayloadTooLarge.add_to(op);
+            UnsupportedMediaType.add_to(op);
+            WrongShape.add_to(op);
         }
         let has_path_params = op
             .parameters
@@ -97,7 +98,7 @@ impl Group {
             .flatten()
             .any(|p| p.parameter_in == ParameterIn::Path);
         if has_path_params {
-            add_error(op, 400, "A path segment cannot be decoded");
+            BadPathSegment.add_to(op);
         }
         let scheme = match self {
             Self::Public => return,
@@ -105,21 +106,130 @@ impl Group {
             Self::Serving => SERVING_SCHEME,
         };
         op.security = Some(vec![SecurityRequirement::new(scheme, Vec::<String>::new())]);
-        add_error(op, 401, "Missing, unknown, disabled or expired credential");
-        if self == Self::ControlPlane {
-            add_error(
-                op,
-                503,
-                "JWT validation is unavailable (the identity provider's keys could not be loaded)",
-            );
-            if !(path == "/admin/whoami" && method == "get") {
-                add_error(op, 403, "The credential does not have the admin role");
+        Unauthorized.add_to(op);
+        match self {
+            Self::Serving => WasmRefused.add_to(op),
+            _ => {
+                JwksUnavailable.add_to(op);
+                if !(path == "/admin/whoami" && method == "get") {
+                    Forbidden.add_to(op);
+                }
+                // The body of a change is read for the audit log before the handler runs.
+                if method != "get" && !path.starts_with("/parse/") {
+                    PayloadTooLarge.add_to(op);
+                }
             }
         }
-        // The control plane reads a change's body for the audit log before the handler runs.
-        if self == Self::ControlPlane && method != "get" && !path.starts_with("/parse/") {
-            add_error(op, 413, "The body is larger than the gateway's limit");
+    }
+}
+
+/// Handler names repeat across resources (`get`, `list`, `delete`): prefix the tag, so every
+/// operation id is unique; an operation without one is named by its method and path.
+fn operation_id(path: &str, method: &str, op: &mut Operation) {
+    let tag = op.tags.iter().flatten().next().cloned().unwrap_or_default();
+    let id = match op.operation_id.take() {
+        Some(handler) => format!("{tag}_{handler}"),
+        None => {
+            let words: Vec<&str> = path
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .collect();
+            let trailing_slash = if path.len() > 1 && path.ends_with('/') {
+                "_index"
+            } else {
+                ""
+            };
+            format!("{method}_{}{trailing_slash}", words.join("_"))
         }
+    };
+    op.operation_id = Some(id);
+}
+
+/// Error answers many operations share, documented once under `components/responses`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedError {
+    MalformedJson,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    WrongShape,
+    BadPathSegment,
+    Unauthorized,
+    Forbidden,
+    JwksUnavailable,
+    WasmRefused,
+    HaNotAvailable,
+}
+
+impl SharedError {
+    const ALL: [Self; 10] = [
+        Self::MalformedJson,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::WrongShape,
+        Self::BadPathSegment,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::JwksUnavailable,
+        Self::WasmRefused,
+        Self::HaNotAvailable,
+    ];
+
+    /// The status key (`default` for any status) and the description.
+    fn status_and_description(self) -> (&'static str, &'static str) {
+        match self {
+            Self::MalformedJson => ("400", "The body is not valid JSON (`BAD_REQUEST`)"),
+            Self::PayloadTooLarge => (
+                "413",
+                "The body is larger than the gateway's limit (`PAYLOAD_TOO_LARGE`)",
+            ),
+            Self::UnsupportedMediaType => (
+                "415",
+                "The body is not `application/json` (`UNSUPPORTED_MEDIA_TYPE`)",
+            ),
+            Self::WrongShape => (
+                "422",
+                "The JSON body does not have the documented shape (`UNPROCESSABLE_ENTITY`)",
+            ),
+            Self::BadPathSegment => ("400", "A path segment cannot be decoded (`BAD_REQUEST`)"),
+            Self::Unauthorized => (
+                "401",
+                "Missing, unknown, disabled or expired credential (`UNAUTHORIZED`, \
+                 `INVALID_TOKEN`, `TOKEN_EXPIRED`), with `WWW-Authenticate: Bearer`",
+            ),
+            Self::Forbidden => (
+                "403",
+                "The credential does not have the admin role (`ADMIN_ROLE_REQUIRED`)",
+            ),
+            Self::JwksUnavailable => (
+                "503",
+                "JWTs cannot be checked: the identity provider's keys could not be loaded \
+                 (`JWKS_UNAVAILABLE`); API keys still work",
+            ),
+            Self::WasmRefused => (
+                "default",
+                "A WASM middleware module (`--enable-wasm`) refused the request with its own \
+                 status",
+            ),
+            Self::HaNotAvailable => (
+                "501",
+                "HA cluster routes are not available in this version (`NOT_IMPLEMENTED`)",
+            ),
+        }
+    }
+
+    fn name(self) -> String {
+        format!("{self:?}")
+    }
+
+    /// Document this error on `op`, unless the handler documents its status itself.
+    pub fn add_to(self, op: &mut Operation) {
+        let (status, _) = self.status_and_description();
+        op.responses
+            .responses
+            .entry(status.into())
+            .or_insert_with(|| {
+                RefOr::Ref(Ref::new(format!("#/components/responses/{}", self.name())))
+            });
     }
 }
 
@@ -139,16 +249,8 @@ pub fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str
     .filter_map(|(method, op)| op.as_mut().map(|op| (method, op)))
 }
 
-/// Document `status` with D1's body, unless the handler already documents it.
-fn add_error(op: &mut Operation, status: u16, description: &str) {
-    op.responses
-        .responses
-        .entry(status.to_string())
-        .or_insert_with(|| RefOr::T(error_response(description)));
-}
-
 /// A response with D1's body and the `X-SMG-Error-Code` header.
-pub fn error_response(description: &str) -> utoipa::openapi::Response {
+fn error_response(description: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(description)
         .content(
@@ -201,6 +303,12 @@ pub fn document(
                 .build(),
         ),
     );
+    for error in SharedError::ALL {
+        let (_, description) = error.status_and_description();
+        components
+            .responses
+            .insert(error.name(), RefOr::T(error_response(description)));
+    }
     for (group, mut part) in groups {
         group.apply(&mut part);
         doc.merge(part);
@@ -228,9 +336,5 @@ impl OpenApiJson {
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)),
 )]
 pub async fn serve(Extension(doc): Extension<OpenApiJson>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        doc.0,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], doc.0).into_response()
 }

@@ -6,8 +6,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use smg_sdk::{
-    AddTokenizerRequest, AddTokenizerResponse, ErrorBody, DeleteTokenizerResponse, DetokenizeRequest, DetokenizeResponse,
-    TokenizeRequest, TokenizeResponse, TokenizerInfo, TokenizerList, TokenizerStatus,
+    AddTokenizerRequest, AddTokenizerResponse, DeleteTokenizerResponse, DetokenizeRequest,
+    DetokenizeResponse, ErrorBody, TokenizeRequest, TokenizeResponse, TokenizerInfo, TokenizerList,
+    TokenizerStatus,
 };
 
 use super::extract::{ApiJson, ApiPath};

@@ -9,8 +9,8 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, Sta
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use smg_sdk::{
-    ErrorBody, MiddlewareAttachPoint, WasmModuleAddRequest, WasmModuleAddResponse, WasmModuleAttachPoint,
-    WasmModuleDescriptor, WasmModuleList, WasmModuleType,
+    ErrorBody, MiddlewareAttachPoint, WasmModuleAddRequest, WasmModuleAddResponse,
+    WasmModuleAttachPoint, WasmModuleDescriptor, WasmModuleList, WasmModuleType,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -54,7 +54,8 @@ enum WasmAddRefused {
     Request(ErrorBody),
 }
 
-const WASM_DISABLED: &str = "WASM is disabled: the gateway was started without `--enable-wasm` (`WASM_DISABLED`)";
+const WASM_DISABLED: &str =
+    "WASM is disabled: the gateway was started without `--enable-wasm` (`WASM_DISABLED`)";
 
 fn enabled(state: &AppState) -> Result<Arc<WasmService>, ApiError> {
     state.wasm.clone().ok_or_else(|| {

@@ -612,8 +612,11 @@ pub struct WorkerSpec {
     /// Relative cost, lower preferred.
     #[serde(default = "default_cost")]
     pub cost: f32,
-    /// Bearer token the gateway sends to the worker. Never serialised.
-    #[serde(default, skip_serializing)]
+    /// Bearer token the gateway sends to the worker. Accepted on input, never serialised.
+    // `skip_serializing_if` rather than `skip_serializing`, which would drop the field from
+    // the OpenAPI schema as well; it is documented there as write-only.
+    #[serde(default, skip_serializing_if = "always")]
+    #[cfg_attr(feature = "openapi", schema(write_only))]
     pub api_key: Option<SecretString>,
     /// Bootstrap port for prefill workers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -670,6 +673,10 @@ pub struct WorkerSpec {
     /// `enabled: false`). Set with `PATCH {"disabled": true}`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub disabled: bool,
+}
+
+fn always<T>(_: &T) -> bool {
+    true
 }
 
 fn is_false(b: &bool) -> bool {
