@@ -79,6 +79,8 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
     // `{*rest}` cannot be written in an OpenAPI path, so these three are documented by hand.
     let control_plane = control_plane
         .route("/ha", any(ha_not_available))
+        .route("/undocumented", axum::routing::get(ha_not_available))
+        .route("/workers", axum::routing::delete(ha_not_available))
         .route("/ha/", any(ha_not_available))
         .route("/ha/{*rest}", any(ha_not_available));
     control_plane_doc.merge(ha_document());
