@@ -9,15 +9,34 @@ use smg_sdk::{
     StopProfileRequest,
 };
 
+use smg_sdk::{ErrorBody, GetLoadsResponse};
+
 use super::extract::OptionalJson;
 use crate::app::AppState;
 use crate::error::ApiError;
 
+/// `GET /get_loads`: every worker's engine load, asked now.
+#[utoipa::path(
+    get,
+    path = "/get_loads",
+    tag = "loads",
+    responses((status = 200, description = "One entry per worker; `load: -1` for a worker that did not answer in time", body = GetLoadsResponse)),
+)]
 pub async fn get_loads(State(state): State<AppState>) -> Response {
     let workers = state.workers.registry.all();
     Json(state.fanout().get_loads(workers).await).into_response()
 }
 
+/// `POST /flush_cache`: flush every HTTP worker's KV cache.
+#[utoipa::path(
+    post,
+    path = "/flush_cache",
+    tag = "loads",
+    responses(
+        (status = 200, description = "Every worker flushed", body = FlushCacheResponse),
+        (status = 206, description = "Some workers failed (`partial_success`, with `failed`)", body = FlushCacheResponse),
+    ),
+)]
 pub async fn flush_cache(State(state): State<AppState>) -> Response {
     let workers = state.workers.registry.all();
     flush_response(state.fanout().flush_cache(workers).await)
@@ -33,6 +52,19 @@ pub(super) fn flush_response(result: FlushCacheResponse) -> Response {
     (status, Json(result)).into_response()
 }
 
+/// `POST /start_profile`: start the engines' profilers.
+#[utoipa::path(
+    post,
+    path = "/start_profile",
+    tag = "profiling",
+    request_body(content = Option<StartProfileRequest>, description = "Optional; `url` limits it to one worker"),
+    responses(
+        (status = 200, description = "Every targeted worker answered", body = ProfileResponse),
+        (status = 206, description = "Some workers failed", body = ProfileResponse),
+        (status = 400, description = "A malformed body (`BAD_REQUEST`)", body = ErrorBody),
+        (status = 404, description = "No worker matched (`WORKER_NOT_FOUND`, `NO_WORKERS_AVAILABLE`): upstream's body with D1's `error`", body = ProfileResponse),
+    ),
+)]
 pub async fn start_profile(
     State(state): State<AppState>,
     OptionalJson(request): OptionalJson<StartProfileRequest>,
@@ -45,6 +77,19 @@ pub async fn start_profile(
     profile_response(result, request.url.is_some())
 }
 
+/// `POST /stop_profile`: stop them and write the traces.
+#[utoipa::path(
+    post,
+    path = "/stop_profile",
+    tag = "profiling",
+    request_body(content = Option<StopProfileRequest>, description = "Optional; `url` limits it to one worker"),
+    responses(
+        (status = 200, description = "Every targeted worker answered", body = ProfileResponse),
+        (status = 206, description = "Some workers failed", body = ProfileResponse),
+        (status = 400, description = "A malformed body (`BAD_REQUEST`)", body = ErrorBody),
+        (status = 404, description = "No worker matched (`WORKER_NOT_FOUND`, `NO_WORKERS_AVAILABLE`): upstream's body with D1's `error`", body = ProfileResponse),
+    ),
+)]
 pub async fn stop_profile(
     State(state): State<AppState>,
     OptionalJson(request): OptionalJson<StopProfileRequest>,

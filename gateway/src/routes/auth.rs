@@ -2,19 +2,19 @@
 //! runtime API keys, the audit log, and `whoami`.
 
 use axum::Json;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use smg_sdk::{
-    ApiKeyActionResponse, ApiKeyCreateRequest, ApiKeyCreated, ApiKeyRotated, ApiKeyUpdateRequest,
-    AuditLogResponse, AuditOutcome, Principal,
+    ApiKeyActionResponse, ApiKeyCreateRequest, ApiKeyCreated, ApiKeyInfo, ApiKeyList,
+    ApiKeyRotated, ApiKeyUpdateRequest, AuditLogResponse, AuditOutcome, ErrorBody, Principal,
 };
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
@@ -31,18 +31,15 @@ const SERVING_REALM: &str = "Bearer realm=\"serving\"";
 const WHOAMI: &str = "/admin/whoami";
 
 /// The `/admin/*` routes (inside the control-plane group, so behind its auth and audit).
-pub fn admin_routes() -> Router<AppState> {
-    Router::new()
-        .route("/admin/api-keys", post(create_key).get(list_keys))
-        .route(
-            "/admin/api-keys/{id}",
-            get(get_key).put(update_key).delete(delete_key),
-        )
-        .route("/admin/api-keys/{id}/rotate", post(rotate_key))
-        .route("/admin/api-keys/{id}/enable", post(enable_key))
-        .route("/admin/api-keys/{id}/disable", post(disable_key))
-        .route("/admin/audit", get(query_audit))
-        .route(WHOAMI, get(whoami))
+pub fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_key, list_keys))
+        .routes(routes!(get_key, update_key, delete_key))
+        .routes(routes!(rotate_key))
+        .routes(routes!(enable_key))
+        .routes(routes!(disable_key))
+        .routes(routes!(query_audit))
+        .routes(routes!(whoami))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,6 +321,21 @@ fn caller(req_principal: Option<axum::Extension<Principal>>) -> Option<String> {
     req_principal.map(|p| p.0.id)
 }
 
+/// `POST /admin/api-keys`: the secret is in this answer only.
+#[utoipa::path(
+    post,
+    path = "/admin/api-keys",
+    tag = "admin",
+    request_body = ApiKeyCreateRequest,
+    responses(
+        (status = 201, description = "Created; store `key` now, it is never shown again", body = ApiKeyCreated,
+            headers(("Location" = String, description = "`/admin/api-keys/{id}`"))),
+        (status = 400, description = "Invalid id, name, role, expiry or secret (`BAD_REQUEST`)", body = ErrorBody),
+        (status = 409, description = "The id or the secret is taken (`API_KEY_ALREADY_EXISTS`, `API_KEY_SECRET_IN_USE`)", body = ErrorBody),
+        (status = 507, description = "The key limit is reached (`API_KEY_LIMIT_REACHED`)", body = ErrorBody),
+        (status = 500, description = "The store could not be written", body = ErrorBody),
+    ),
+)]
 async fn create_key(
     State(state): State<AppState>,
     principal: Option<axum::Extension<Principal>>,
@@ -372,10 +384,28 @@ async fn create_key(
         .into_response())
 }
 
+/// `GET /admin/api-keys`: every key, masked.
+#[utoipa::path(
+    get,
+    path = "/admin/api-keys",
+    tag = "admin",
+    responses((status = 200, description = "The keys, oldest first, and counts", body = ApiKeyList)),
+)]
 async fn list_keys(State(state): State<AppState>) -> Response {
     Json(state.auth.keys.list()).into_response()
 }
 
+/// `GET /admin/api-keys/{id}`.
+#[utoipa::path(
+    get,
+    path = "/admin/api-keys/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "The key, masked", body = ApiKeyInfo),
+        (status = 404, description = "No such key (`API_KEY_NOT_FOUND`)", body = ErrorBody),
+    ),
+)]
 async fn get_key(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -393,6 +423,21 @@ fn action(action: &str, record: &crate::auth::keys::StoredKey) -> Json<ApiKeyAct
     })
 }
 
+/// `PUT /admin/api-keys/{id}`: change the fields given (not the secret: rotate it).
+#[utoipa::path(
+    put,
+    path = "/admin/api-keys/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "Key id")),
+    request_body = ApiKeyUpdateRequest,
+    responses(
+        (status = 200, description = "Updated (`action: update`)", body = ApiKeyActionResponse),
+        (status = 400, description = "Nothing to update, or an invalid value (`BAD_REQUEST`)", body = ErrorBody),
+        (status = 404, description = "No such key (`API_KEY_NOT_FOUND`)", body = ErrorBody),
+        (status = 409, description = "It would leave no working admin credential (`LAST_ADMIN_CREDENTIAL`)", body = ErrorBody),
+        (status = 500, description = "The store could not be written", body = ErrorBody),
+    ),
+)]
 async fn update_key(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -424,6 +469,18 @@ async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<Respon
     Ok(action(verb, &record).into_response())
 }
 
+/// `POST /admin/api-keys/{id}/enable`.
+#[utoipa::path(
+    post,
+    path = "/admin/api-keys/{id}/enable",
+    tag = "admin",
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "Enabled (`action: enable`)", body = ApiKeyActionResponse),
+        (status = 404, description = "No such key (`API_KEY_NOT_FOUND`)", body = ErrorBody),
+        (status = 500, description = "The store could not be written", body = ErrorBody),
+    ),
+)]
 async fn enable_key(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -431,6 +488,19 @@ async fn enable_key(
     set_enabled(&state, &id, true).await
 }
 
+/// `POST /admin/api-keys/{id}/disable`.
+#[utoipa::path(
+    post,
+    path = "/admin/api-keys/{id}/disable",
+    tag = "admin",
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "Disabled (`action: disable`)", body = ApiKeyActionResponse),
+        (status = 404, description = "No such key (`API_KEY_NOT_FOUND`)", body = ErrorBody),
+        (status = 409, description = "It would leave no working admin credential (`LAST_ADMIN_CREDENTIAL`)", body = ErrorBody),
+        (status = 500, description = "The store could not be written", body = ErrorBody),
+    ),
+)]
 async fn disable_key(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -438,6 +508,19 @@ async fn disable_key(
     set_enabled(&state, &id, false).await
 }
 
+/// `POST /admin/api-keys/{id}/rotate`: a new secret, shown once; the old one stops working.
+#[utoipa::path(
+    post,
+    path = "/admin/api-keys/{id}/rotate",
+    tag = "admin",
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "Rotated; store `new_key` now", body = ApiKeyRotated),
+        (status = 404, description = "No such key (`API_KEY_NOT_FOUND`)", body = ErrorBody),
+        (status = 409, description = "It would leave no working admin credential (`LAST_ADMIN_CREDENTIAL`)", body = ErrorBody),
+        (status = 500, description = "The store could not be written", body = ErrorBody),
+    ),
+)]
 async fn rotate_key(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -457,6 +540,19 @@ async fn rotate_key(
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
+/// `DELETE /admin/api-keys/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/admin/api-keys/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "Deleted (`action: delete`)", body = ApiKeyActionResponse),
+        (status = 404, description = "No such key (`API_KEY_NOT_FOUND`)", body = ErrorBody),
+        (status = 409, description = "It would leave no working admin credential (`LAST_ADMIN_CREDENTIAL`)", body = ErrorBody),
+        (status = 500, description = "The store could not be written", body = ErrorBody),
+    ),
+)]
 async fn delete_key(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -476,12 +572,20 @@ async fn delete_key(
 // ---------------------------------------------------------------------------------------------
 // /admin/audit and /admin/whoami
 
-#[derive(Deserialize)]
+/// Filters of `GET /admin/audit`, all optional. Instants are RFC 3339, Unix milliseconds, or an
+/// age such as `90s`, `15m`, `1h`, `7d`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditParams {
+    /// Only events at or after this instant.
     since: Option<String>,
+    /// Only events before this instant.
     until: Option<String>,
+    /// Only events of this principal (its id or auth method).
     principal: Option<String>,
+    /// Only events whose path starts with this.
     path: Option<String>,
+    /// Most events returned, 1-1000 (default 100).
     limit: Option<String>,
 }
 
@@ -516,6 +620,18 @@ fn parse_instant(raw: &str, name: &str) -> Result<DateTime<Utc>, ApiError> {
     Utc::now().checked_sub_signed(age).ok_or_else(bad)
 }
 
+/// `GET /admin/audit`: recorded control-plane changes and refusals, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/audit",
+    tag = "admin",
+    params(AuditParams),
+    responses(
+        (status = 200, description = "The matching events", body = AuditLogResponse),
+        (status = 400, description = "An invalid filter (`BAD_REQUEST`)", body = ErrorBody),
+        (status = 500, description = "The audit log could not be read", body = ErrorBody),
+    ),
+)]
 async fn query_audit(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<AuditParams>,
@@ -557,6 +673,13 @@ async fn query_audit(
     .into_response())
 }
 
+/// `GET /admin/whoami`: who the credential authenticates as; any role may call it.
+#[utoipa::path(
+    get,
+    path = "/admin/whoami",
+    tag = "admin",
+    responses((status = 200, description = "The principal", body = Principal)),
+)]
 async fn whoami(principal: Option<axum::Extension<Principal>>) -> Result<Response, ApiError> {
     match principal {
         Some(axum::Extension(p)) => Ok(Json(p).into_response()),

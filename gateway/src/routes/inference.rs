@@ -1,26 +1,19 @@
 //! Serving routes proxied to workers.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::post;
+use smg_sdk::{
+    ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, CompletionResponse,
+    EmbeddingRequest, EmbeddingResponse, ErrorBody, GenerateRequest, GenerateResponse,
+    RerankRequest, RerankResult,
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-
-/// The proxied routes; each goes to the same path on the chosen worker.
-pub const ROUTES: [&str; 8] = [
-    "/generate",
-    "/v1/chat/completions",
-    "/v1/completions",
-    "/v1/embeddings",
-    "/rerank",
-    "/v1/rerank",
-    "/v1/messages",
-    "/v1/classify",
-];
 
 /// The raw body, with D1 errors (413 over `--max-payload-size`).
 pub struct ApiBytes(pub Bytes);
@@ -45,16 +38,100 @@ impl<S: Send + Sync> FromRequest<S> for ApiBytes {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    ROUTES.iter().fold(Router::new(), |router, route| {
-        let route: &'static str = route;
-        router.route(
-            route,
-            post(move |State(state): State<AppState>, headers: HeaderMap, body: ApiBytes| async move {
-                forward(state, route, headers, body).await
-            }),
-        )
-    })
+/// One proxied route: a handler documented with the request and answer shapes workers use.
+/// Arguments are `tt` so `#[utoipa::path]` sees plain literals and idents.
+macro_rules! proxied {
+    ($handler:ident, $path:tt, $request:tt, $response:tt, $what:tt) => {
+        #[doc = concat!("`POST ", $path, "`: ", $what, ", proxied to a worker.")]
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "inference",
+            request_body = $request,
+            responses(
+                (status = 200, description = "The worker's answer: JSON, or server-sent events with `\"stream\": true`",
+                    content(($response = "application/json"), (String = "text/event-stream"))),
+                (status = 400, description = "The body is not JSON (`BAD_REQUEST`)", body = ErrorBody),
+                (status = 413, description = "The body is larger than `--max-payload-size`", body = ErrorBody),
+                (status = 502, description = "The worker could not be reached (`WORKER_UNREACHABLE`)", body = ErrorBody),
+                (status = 503, description = "No ready worker serves the model (`NO_AVAILABLE_WORKERS`)", body = ErrorBody),
+                (status = 504, description = "The worker did not answer in time (`WORKER_TIMEOUT`)", body = ErrorBody),
+                (status = "default", description = "The worker's own status and body, passed through (e.g. its 400 for an invalid request)",
+                    content_type = "*/*"),
+            ),
+        )]
+        pub async fn $handler(
+            State(state): State<AppState>,
+            headers: HeaderMap,
+            body: ApiBytes,
+        ) -> Response {
+            forward(state, $path, headers, body).await
+        }
+    };
+}
+
+proxied!(
+    generate,
+    "/generate",
+    GenerateRequest,
+    GenerateResponse,
+    "SGLang's native generation"
+);
+proxied!(
+    chat_completions,
+    "/v1/chat/completions",
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    "OpenAI chat completions"
+);
+proxied!(
+    completions,
+    "/v1/completions",
+    CompletionRequest,
+    CompletionResponse,
+    "OpenAI text completions"
+);
+proxied!(
+    embeddings,
+    "/v1/embeddings",
+    EmbeddingRequest,
+    EmbeddingResponse,
+    "OpenAI embeddings"
+);
+proxied!(
+    rerank,
+    "/rerank",
+    RerankRequest,
+    [RerankResult],
+    "Rerank documents (SGLang)"
+);
+proxied!(
+    v1_rerank,
+    "/v1/rerank",
+    RerankRequest,
+    [RerankResult],
+    "Rerank documents"
+);
+proxied!(
+    messages,
+    "/v1/messages",
+    Object,
+    Object,
+    "Anthropic messages"
+);
+proxied!(classify, "/v1/classify", Object, Object, "Classification");
+
+/// The proxied routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(generate))
+        .routes(routes!(chat_completions))
+        .routes(routes!(completions))
+        .routes(routes!(embeddings))
+        .routes(routes!(rerank))
+        .routes(routes!(v1_rerank))
+        .routes(routes!(messages))
+        .routes(routes!(classify))
 }
 
 async fn forward(

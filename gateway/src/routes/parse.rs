@@ -3,7 +3,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use smg_sdk::{FunctionCallParseRequest, ReasoningParseRequest};
+use smg_sdk::{
+    ErrorBody, FunctionCallParseRequest, FunctionCallParseResponse, ParserList,
+    ReasoningParseRequest, ReasoningParseResponse,
+};
 
 use super::extract::ApiJson;
 use crate::app::AppState;
@@ -29,6 +32,18 @@ impl From<ParseError> for ApiError {
     }
 }
 
+/// `POST /parse/function_call`: extract tool calls from raw model output.
+#[utoipa::path(
+    post,
+    path = "/parse/function_call",
+    tag = "parse",
+    request_body = FunctionCallParseRequest,
+    responses(
+        (status = 200, description = "The calls found and the remaining text", body = FunctionCallParseResponse),
+        (status = 400, description = "Unknown parser, invalid tools, or unparseable output (`UNKNOWN_TOOL_PARSER`, `INVALID_TOOLS`, `PARSE_FAILED`)", body = ErrorBody),
+        (status = 500, description = "The parser failed", body = ErrorBody),
+    ),
+)]
 pub async fn function_call(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<FunctionCallParseRequest>,
@@ -40,6 +55,18 @@ pub async fn function_call(
     Ok(Json(parsed).into_response())
 }
 
+/// `POST /parse/reasoning`: split raw model output into reasoning and answer.
+#[utoipa::path(
+    post,
+    path = "/parse/reasoning",
+    tag = "parse",
+    request_body = ReasoningParseRequest,
+    responses(
+        (status = 200, description = "The reasoning and the answer", body = ReasoningParseResponse),
+        (status = 400, description = "Unknown parser or unparseable output (`UNKNOWN_REASONING_PARSER`, `PARSE_FAILED`)", body = ErrorBody),
+        (status = 500, description = "The parser failed", body = ErrorBody),
+    ),
+)]
 pub async fn reasoning(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ReasoningParseRequest>,
@@ -51,6 +78,13 @@ pub async fn reasoning(
     Ok(Json(parsed).into_response())
 }
 
+/// `GET /parse/parsers`: the parser names the two routes above accept.
+#[utoipa::path(
+    get,
+    path = "/parse/parsers",
+    tag = "parse",
+    responses((status = 200, description = "Tool-call and reasoning parser names", body = ParserList)),
+)]
 pub async fn list(State(state): State<AppState>) -> Response {
     Json(state.parsers.list()).into_response()
 }

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use smg_sdk::{ErrorBody, LoadsSnapshot, ModelList, ModelObject, ReadinessResponse};
+
 use super::extract::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -29,10 +31,38 @@ const FORWARDED: [&str; 6] = [
     "x-smg-target-worker",
 ];
 
-pub async fn ok_text() -> &'static str {
+/// `GET /liveness`: the process answers.
+#[utoipa::path(
+    get,
+    path = "/liveness",
+    tag = "health",
+    responses((status = 200, description = "The gateway process is up", content_type = "text/plain", body = String, example = "OK")),
+)]
+pub async fn liveness() -> &'static str {
     "OK"
 }
 
+/// `GET /health`: the same as `/liveness` (upstream's spelling).
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    responses((status = 200, description = "The gateway process is up", content_type = "text/plain", body = String, example = "OK")),
+)]
+pub async fn health() -> &'static str {
+    "OK"
+}
+
+/// `GET /readiness`: whether the gateway can route.
+#[utoipa::path(
+    get,
+    path = "/readiness",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready: healthy and total worker counts", body = ReadinessResponse),
+        (status = 503, description = "Not ready (no healthy worker, or draining), with the reason", body = ReadinessResponse),
+    ),
+)]
 pub async fn readiness(State(state): State<AppState>) -> Response {
     let body = info::readiness(&state.workers.registry, state.is_draining());
     let status = if body.is_ready() {
@@ -43,6 +73,16 @@ pub async fn readiness(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// `GET /v1/models`: the models of the registered workers.
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    tag = "models",
+    responses(
+        (status = 200, description = "Every model a worker serves, once", body = ModelList),
+        (status = 503, description = "No worker serves a model (`NO_MODELS_AVAILABLE`)", body = ErrorBody),
+    ),
+)]
 pub async fn models(State(state): State<AppState>) -> Result<Response, ApiError> {
     let list = info::model_list(&state.workers.registry);
     if list.data.is_empty() {
@@ -55,6 +95,16 @@ pub async fn models(State(state): State<AppState>) -> Result<Response, ApiError>
 }
 
 /// `GET /v1/models/{id}`; the id may contain `/` (e.g. `meta-llama/Llama-3.1-8B-Instruct`).
+#[utoipa::path(
+    get,
+    path = "/v1/models/{model_id}",
+    tag = "models",
+    params(("model_id" = String, Path, description = "Model id; may contain `/`")),
+    responses(
+        (status = 200, description = "The model", body = ModelObject),
+        (status = 404, description = "No worker serves it (`model_not_found`)", body = ErrorBody),
+    ),
+)]
 pub async fn model(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -69,14 +119,26 @@ pub async fn model(
         })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoadsQuery {
+    /// Only the workers serving this model.
     model: Option<String>,
 }
 
 /// `GET /loads[?model=ID]`: the load monitor's last snapshot; never contacts a worker. A
 /// model no worker serves gives an empty snapshot, as `GET /workers?model=` gives an empty
 /// list.
+#[utoipa::path(
+    get,
+    path = "/loads",
+    tag = "loads",
+    params(LoadsQuery),
+    responses(
+        (status = 200, description = "The load monitor's last snapshot, each entry with its age", body = LoadsSnapshot),
+        (status = 400, description = "A malformed query (`BAD_REQUEST`)", body = ErrorBody),
+    ),
+)]
 pub async fn loads(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<LoadsQuery>,
@@ -88,6 +150,16 @@ pub async fn loads(
     .into_response()
 }
 
+/// `GET /engine_metrics`: every worker's Prometheus metrics, merged.
+#[utoipa::path(
+    get,
+    path = "/engine_metrics",
+    tag = "health",
+    responses(
+        (status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
+        (status = 503, description = "No worker answered (`NO_METRICS_AVAILABLE`)", body = ErrorBody),
+    ),
+)]
 pub async fn engine_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let workers = state.workers.registry.all();
     match state.fanout().engine_metrics(workers).await {
@@ -103,6 +175,17 @@ pub async fn engine_metrics(State(state): State<AppState>) -> Result<Response, A
     }
 }
 
+/// `GET /health_generate`: A generation health check of the first ready HTTP worker, passed through.
+#[utoipa::path(
+    get,
+    path = "/health_generate",
+    tag = "health",
+    responses(
+        (status = 503, description = "No ready HTTP worker (`no_workers`)", body = ErrorBody),
+        (status = 502, description = "The worker could not be reached (`WORKER_UNREACHABLE`)", body = ErrorBody),
+        (status = "default", description = "The worker's answer (status, content type and body), passed through verbatim", content_type = "*/*"),
+    ),
+)]
 pub async fn health_generate(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -110,6 +193,17 @@ pub async fn health_generate(
     proxy_get(&state, "/health_generate", &headers).await
 }
 
+/// `GET /get_model_info`: Model info of the first ready HTTP worker, passed through.
+#[utoipa::path(
+    get,
+    path = "/get_model_info",
+    tag = "health",
+    responses(
+        (status = 503, description = "No ready HTTP worker (`no_workers`)", body = ErrorBody),
+        (status = 502, description = "The worker could not be reached (`WORKER_UNREACHABLE`)", body = ErrorBody),
+        (status = "default", description = "The worker's answer (status, content type and body), passed through verbatim", content_type = "*/*"),
+    ),
+)]
 pub async fn get_model_info(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -117,6 +211,17 @@ pub async fn get_model_info(
     proxy_get(&state, "/get_model_info", &headers).await
 }
 
+/// `GET /get_server_info`: Server info of the first ready HTTP worker, passed through.
+#[utoipa::path(
+    get,
+    path = "/get_server_info",
+    tag = "health",
+    responses(
+        (status = 503, description = "No ready HTTP worker (`no_workers`)", body = ErrorBody),
+        (status = 502, description = "The worker could not be reached (`WORKER_UNREACHABLE`)", body = ErrorBody),
+        (status = "default", description = "The worker's answer (status, content type and body), passed through verbatim", content_type = "*/*"),
+    ),
+)]
 pub async fn get_server_info(
     State(state): State<AppState>,
     headers: HeaderMap,

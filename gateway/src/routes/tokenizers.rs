@@ -6,8 +6,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use smg_sdk::{
-    AddTokenizerRequest, DeleteTokenizerResponse, DetokenizeRequest, DetokenizeResponse,
-    TokenizeRequest, TokenizeResponse, TokenizerInfo, TokenizerList, TokenizerStatus,
+    AddTokenizerRequest, AddTokenizerResponse, DeleteTokenizerResponse, DetokenizeRequest,
+    DetokenizeResponse, ErrorBody, TokenizeRequest, TokenizeResponse, TokenizerInfo, TokenizerList,
+    TokenizerStatus,
 };
 
 use super::extract::{ApiJson, ApiPath};
@@ -61,7 +62,20 @@ impl From<TokenizerError> for ApiError {
     }
 }
 
-/// `POST /v1/tokenizers` → 202.
+/// `POST /v1/tokenizers` → 202: the tokenizer loads in the background.
+#[utoipa::path(
+    post,
+    path = "/v1/tokenizers",
+    tag = "tokenizers",
+    request_body = AddTokenizerRequest,
+    responses(
+        (status = 202, description = "Queued; `GET /v1/tokenizers/{id}/status` follows the load", body = AddTokenizerResponse),
+        (status = 400, description = "Invalid name, source or chat template path (`BAD_REQUEST`)", body = ErrorBody),
+        (status = 409, description = "The name is taken (`TOKENIZER_ALREADY_EXISTS`)", body = ErrorBody),
+        (status = 503, description = "The job queue is full (`JOB_QUEUE_FULL`); retry after `Retry-After`", body = ErrorBody),
+        (status = 500, description = "The store could not be written", body = ErrorBody),
+    ),
+)]
 pub async fn add(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<AddTokenizerRequest>,
@@ -70,10 +84,28 @@ pub async fn add(
     Ok((StatusCode::ACCEPTED, Json(added)).into_response())
 }
 
+/// `GET /v1/tokenizers`.
+#[utoipa::path(
+    get,
+    path = "/v1/tokenizers",
+    tag = "tokenizers",
+    responses((status = 200, description = "Every tokenizer, loaded or not", body = TokenizerList)),
+)]
 pub async fn list(State(state): State<AppState>) -> Json<TokenizerList> {
     Json(state.tokenizers.list())
 }
 
+/// `GET /v1/tokenizers/{tokenizer_id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/tokenizers/{tokenizer_id}",
+    tag = "tokenizers",
+    params(("tokenizer_id" = String, Path, description = "Tokenizer id or name")),
+    responses(
+        (status = 200, description = "The tokenizer", body = TokenizerInfo),
+        (status = 404, description = "No such tokenizer (`TOKENIZER_NOT_FOUND`)", body = ErrorBody),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -81,7 +113,18 @@ pub async fn get(
     Ok(Json(state.tokenizers.get(&id)?))
 }
 
-/// A failed load is reported with 200 and `status: failed`, as upstream does.
+/// `GET /v1/tokenizers/{tokenizer_id}/status`. A failed load is reported with 200 and
+/// `status: failed`, as upstream does.
+#[utoipa::path(
+    get,
+    path = "/v1/tokenizers/{tokenizer_id}/status",
+    tag = "tokenizers",
+    params(("tokenizer_id" = String, Path, description = "Tokenizer id or name")),
+    responses(
+        (status = 200, description = "The load's state (`failed` included)", body = TokenizerStatus),
+        (status = 404, description = "No such tokenizer, or no load job (`TOKENIZER_NOT_FOUND`, `NOT_FOUND`)", body = ErrorBody),
+    ),
+)]
 pub async fn status(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -89,6 +132,18 @@ pub async fn status(
     Ok(Json(state.tokenizers.status(&id)?))
 }
 
+/// `DELETE /v1/tokenizers/{tokenizer_id}`.
+#[utoipa::path(
+    delete,
+    path = "/v1/tokenizers/{tokenizer_id}",
+    tag = "tokenizers",
+    params(("tokenizer_id" = String, Path, description = "Tokenizer id or name")),
+    responses(
+        (status = 200, description = "Removed", body = DeleteTokenizerResponse),
+        (status = 404, description = "No such tokenizer (`TOKENIZER_NOT_FOUND`)", body = ErrorBody),
+        (status = 500, description = "The store could not be written", body = ErrorBody),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -96,6 +151,19 @@ pub async fn delete(
     Ok(Json(state.tokenizers.delete(&id).await?))
 }
 
+/// `POST /v1/tokenize` (serving).
+#[utoipa::path(
+    post,
+    path = "/v1/tokenize",
+    tag = "tokenizers",
+    request_body = TokenizeRequest,
+    responses(
+        (status = 200, description = "Token ids: the batch shape iff `prompt` was an array", body = TokenizeResponse),
+        (status = 400, description = "No such tokenizer, or its load failed (`TOKENIZER_NOT_FOUND`)", body = ErrorBody),
+        (status = 503, description = "The tokenizer is still loading (`TOKENIZER_NOT_READY`); retry after `Retry-After`", body = ErrorBody),
+        (status = 500, description = "The tokenizer failed (`TOKENIZATION_ERROR`)", body = ErrorBody),
+    ),
+)]
 pub async fn tokenize(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<TokenizeRequest>,
@@ -103,6 +171,19 @@ pub async fn tokenize(
     Ok(Json(state.tokenizers.tokenize(request).await?))
 }
 
+/// `POST /v1/detokenize` (serving).
+#[utoipa::path(
+    post,
+    path = "/v1/detokenize",
+    tag = "tokenizers",
+    request_body = DetokenizeRequest,
+    responses(
+        (status = 200, description = "The text: a string for one sequence, an array for a batch", body = DetokenizeResponse),
+        (status = 400, description = "No such tokenizer, or its load failed (`TOKENIZER_NOT_FOUND`)", body = ErrorBody),
+        (status = 503, description = "The tokenizer is still loading (`TOKENIZER_NOT_READY`); retry after `Retry-After`", body = ErrorBody),
+        (status = 500, description = "The tokenizer failed (`DETOKENIZATION_ERROR`)", body = ErrorBody),
+    ),
+)]
 pub async fn detokenize(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<DetokenizeRequest>,

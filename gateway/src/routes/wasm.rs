@@ -4,16 +4,16 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::multipart::MultipartError;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
 use smg_sdk::{
-    MiddlewareAttachPoint, WasmModuleAddRequest, WasmModuleAddResponse, WasmModuleAttachPoint,
-    WasmModuleDescriptor, WasmModuleType,
+    ErrorBody, MiddlewareAttachPoint, WasmModuleAddRequest, WasmModuleAddResponse,
+    WasmModuleAttachPoint, WasmModuleDescriptor, WasmModuleList, WasmModuleType,
 };
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::ApiJson;
 use crate::app::AppState;
@@ -21,12 +21,41 @@ use crate::error::ApiError;
 use crate::wasm::service::upload_path;
 use crate::wasm::{RemoveError, WasmService};
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/wasm", post(add).get(list))
-        .route("/wasm/{module_uuid}", delete(remove))
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(add, list))
+        .routes(routes!(remove))
         .layer(DefaultBodyLimit::max(state.config.max_wasm_upload_bytes))
 }
+
+/// The `multipart/form-data` form of `POST /wasm` (decision D5), read field by field by
+/// [`upload`]; this type only documents it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct WasmUploadForm {
+    /// The module's bytes: a WebAssembly component (the field may also be named `module`).
+    #[schema(format = Binary, value_type = String)]
+    file: Vec<u8>,
+    /// A label; defaults to the file name without `.wasm`.
+    name: Option<String>,
+    /// `on-request,on-response`, or a JSON array of names or of `{"Middleware":"OnRequest"}`.
+    attach_points: String,
+    /// Only `Middleware` exists.
+    module_type: Option<WasmModuleType>,
+}
+
+/// A 400 of `POST /wasm`: the descriptors with their `add_result` when a module was refused,
+/// or D1's body when the request itself was.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum WasmAddRefused {
+    Modules(WasmModuleAddResponse),
+    Request(ErrorBody),
+}
+
+const WASM_DISABLED: &str =
+    "WASM is disabled: the gateway was started without `--enable-wasm` (`WASM_DISABLED`)";
 
 fn enabled(state: &AppState) -> Result<Arc<WasmService>, ApiError> {
     state.wasm.clone().ok_or_else(|| {
@@ -56,6 +85,21 @@ fn answer(modules: Vec<WasmModuleDescriptor>) -> Response {
 /// `POST /wasm`: JSON `{modules: [...]}` (files on this host) or `multipart/form-data` with
 /// fields `file`, `name` and `attach_points`. 200 when every module was registered, 400 when
 /// any failed; each descriptor is echoed with its `add_result`.
+#[utoipa::path(
+    post,
+    path = "/wasm",
+    tag = "wasm",
+    request_body(content(
+        (WasmModuleAddRequest = "application/json"),
+        (WasmUploadForm = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "Every module was registered (`add_result: {\"Success\": uuid}`)", body = WasmModuleAddResponse),
+        (status = 400, description = "A module was refused (its `add_result` is `{\"Error\": why}`), or the form is invalid (`INVALID_MULTIPART`, `MISSING_FILE`, `MISSING_ATTACH_POINTS`, …)", body = WasmAddRefused),
+        (status = 413, description = "The upload is over `--max-wasm-upload-bytes`", body = ErrorBody),
+        (status = 503, description = WASM_DISABLED, body = ErrorBody),
+    ),
+)]
 pub async fn add(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let wasm = enabled(&state)?;
     let limit = state.config.max_wasm_upload_bytes;
@@ -205,7 +249,16 @@ pub fn parse_attach_points(raw: &str) -> Result<Vec<WasmModuleAttachPoint>, Stri
         .collect()
 }
 
-/// `GET /wasm`.
+/// `GET /wasm`: the registered modules, with execution metrics.
+#[utoipa::path(
+    get,
+    path = "/wasm",
+    tag = "wasm",
+    responses(
+        (status = 200, description = "The modules, oldest first, and gateway-wide metrics", body = WasmModuleList),
+        (status = 503, description = WASM_DISABLED, body = ErrorBody),
+    ),
+)]
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let wasm = enabled(&state)?;
     Ok(Json(wasm.list()).into_response())
@@ -213,6 +266,18 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
 
 /// `DELETE /wasm/{module_uuid}`: 200 text `Module removed successfully`; 400 text for an
 /// invalid or unknown UUID (as upstream and the seeds).
+#[utoipa::path(
+    delete,
+    path = "/wasm/{module_uuid}",
+    tag = "wasm",
+    params(("module_uuid" = String, Path, description = "The module's UUID")),
+    responses(
+        (status = 200, description = "Removed", content_type = "text/plain", body = String, example = "Module removed successfully"),
+        (status = 400, description = "Not a UUID, or no such module", content_type = "text/plain", body = String),
+        (status = 500, description = "The store could not be written", content_type = "text/plain", body = String),
+        (status = 503, description = WASM_DISABLED, body = ErrorBody),
+    ),
+)]
 pub async fn remove(
     State(state): State<AppState>,
     Path(raw): Path<String>,

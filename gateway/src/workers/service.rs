@@ -116,7 +116,7 @@ fn unsupported_reason(spec: &WorkerSpec) -> Option<String> {
 }
 
 /// `POST /workers` body: a spec, plus seed 000's `model_id` shorthand for one model card.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct CreateWorkerRequest {
     #[serde(flatten)]
     pub spec: WorkerSpec,

@@ -8,6 +8,7 @@ use super::keys::Role;
 
 /// How a recorded request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuditOutcome {
     /// Authenticated, and the route answered 2xx.
@@ -32,6 +33,7 @@ impl AuditOutcome {
 /// One audit record. Never holds a secret: request bodies are summarised with every field named
 /// like a key, secret, token or password replaced by `***`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// Unique event id (time-ordered UUID).
     pub id: String,
@@ -69,6 +71,7 @@ pub struct AuditEvent {
 
 /// Filters of `GET /admin/audit`. All optional.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditQuery {
     /// Only events at or after this instant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +116,7 @@ impl AuditQuery {
 
 /// Answer of `GET /admin/audit`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditLogResponse {
     /// Matching events, newest first.
     pub events: Vec<AuditEvent>,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Body of `GET /readiness`: 200 with counts when ready, 503 with a `reason` otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadinessResponse {
     /// `ready` or `not ready`.
     pub status: String,

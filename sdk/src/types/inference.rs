@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 /// A chat message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatMessage {
     /// `system`, `user`, `assistant`, `tool`.
     pub role: String,
@@ -53,6 +54,7 @@ impl ChatMessage {
 
 /// Body of `POST /v1/chat/completions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatCompletionRequest {
     /// Model id.
     pub model: String,
@@ -88,6 +90,7 @@ impl ChatCompletionRequest {
 
 /// Token accounting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Usage {
     /// Prompt tokens.
     #[serde(default)]
@@ -102,6 +105,7 @@ pub struct Usage {
 
 /// One choice of a chat completion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatChoice {
     /// Choice index.
     #[serde(default)]
@@ -115,6 +119,7 @@ pub struct ChatChoice {
 
 /// 200 body of `POST /v1/chat/completions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatCompletionResponse {
     /// Completion id.
     #[serde(default)]
@@ -140,6 +145,7 @@ pub struct ChatCompletionResponse {
 
 /// The new part of a streamed chat message.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatDelta {
     /// Set on the first chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,6 +160,7 @@ pub struct ChatDelta {
 
 /// One choice of a streamed chunk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatChunkChoice {
     /// Choice index.
     #[serde(default)]
@@ -168,6 +175,7 @@ pub struct ChatChunkChoice {
 
 /// One SSE event of a streamed chat completion (`chat.completion.chunk`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatCompletionChunk {
     /// Completion id.
     #[serde(default)]
@@ -191,6 +199,7 @@ pub struct ChatCompletionChunk {
 
 /// Body of `POST /v1/completions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompletionRequest {
     /// Model id.
     pub model: String,
@@ -226,6 +235,7 @@ impl CompletionRequest {
 
 /// One choice of a text completion (also the shape of streamed chunks).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompletionChoice {
     /// Choice index.
     #[serde(default)]
@@ -240,6 +250,7 @@ pub struct CompletionChoice {
 
 /// 200 body of `POST /v1/completions`, and each streamed chunk of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompletionResponse {
     /// Completion id.
     #[serde(default)]
@@ -263,6 +274,7 @@ pub struct CompletionResponse {
 
 /// Body of SGLang's `POST /generate`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GenerateRequest {
     /// Prompt text (or a batch of texts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -283,6 +295,7 @@ pub struct GenerateRequest {
 
 /// 200 body of `POST /generate` (and each streamed chunk: `text` is cumulative).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GenerateResponse {
     /// Generated text.
     #[serde(default)]
@@ -297,6 +310,7 @@ pub struct GenerateResponse {
 
 /// Body of `POST /v1/embeddings`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmbeddingRequest {
     /// Model id.
     pub model: String,
@@ -320,6 +334,7 @@ impl EmbeddingRequest {
 
 /// One embedding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Embedding {
     /// Position of the input.
     #[serde(default)]
@@ -330,6 +345,7 @@ pub struct Embedding {
 
 /// 200 body of `POST /v1/embeddings`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmbeddingResponse {
     /// One per input.
     pub data: Vec<Embedding>,
@@ -343,6 +359,7 @@ pub struct EmbeddingResponse {
 
 /// Body of `POST /v1/rerank` (and `/rerank`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RerankRequest {
     /// Model id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -374,6 +391,7 @@ impl RerankRequest {
 
 /// One reranked document (SGLang's shape), best first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RerankResult {
     /// Relevance.
     pub score: f64,

@@ -14,6 +14,7 @@ use super::secret::SecretString;
 /// What a principal may do. `admin` is required on every control-plane route; `user` is a
 /// serving credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Full control-plane access.
@@ -55,6 +56,7 @@ impl fmt::Display for Role {
 
 /// Who a request was authenticated as (`GET /admin/whoami`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Principal {
     /// Stable identifier: the key id, or the token subject for a JWT.
     pub id: String,
@@ -77,6 +79,7 @@ impl Principal {
 
 /// Body of `POST /admin/api-keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyCreateRequest {
     /// Unique identifier, 1–128 characters of `A–Z a–z 0–9 . _ -`.
     pub id: String,
@@ -124,6 +127,7 @@ impl ApiKeyCreateRequest {
 
 /// Answer of `POST /admin/api-keys` (201): the only time the secret is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyCreated {
     /// The full secret. Store it now; it is never shown again.
     pub key: SecretString,
@@ -152,6 +156,7 @@ pub struct ApiKeyCreated {
 
 /// A key as listed (`GET /admin/api-keys[/{id}]`): never the secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyInfo {
     /// Key id.
     pub id: String,
@@ -186,6 +191,7 @@ pub struct ApiKeyInfo {
 
 /// Counts over every key: `active` (valid), `expired` (enabled but past expiry), `disabled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeySummary {
     /// All keys.
     pub total: usize,
@@ -199,6 +205,7 @@ pub struct ApiKeySummary {
 
 /// Answer of `GET /admin/api-keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyList {
     /// Keys, oldest first.
     pub keys: Vec<ApiKeyInfo>,
@@ -209,6 +216,7 @@ pub struct ApiKeyList {
 /// Body of `PUT /admin/api-keys/{id}`: only the fields present change. The secret is changed by
 /// rotation only.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyUpdateRequest {
     /// New label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -250,6 +258,7 @@ where
 
 /// Answer of update, enable, disable and delete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyActionResponse {
     /// Always `true` (failures are error statuses).
     pub success: bool,
@@ -264,6 +273,7 @@ pub struct ApiKeyActionResponse {
 
 /// Answer of `POST /admin/api-keys/{id}/rotate`: the new secret, shown once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyRotated {
     /// Always `true`.
     pub success: bool,

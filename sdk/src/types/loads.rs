@@ -16,6 +16,7 @@ use super::workers::WorkerType;
 
 /// One data-parallel rank's scheduler state, as a worker reports it on `/v1/loads`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct SchedulerLoadSnapshot {
     /// Rank index.
@@ -67,6 +68,7 @@ pub struct SchedulerLoadSnapshot {
 
 /// A worker's `/v1/loads` body (also `engine_load` on upstream 1.13's worker items).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct WorkerLoadResponse {
     /// When the engine took the snapshot.
@@ -99,6 +101,7 @@ pub fn used_tokens(ranks: &[SchedulerLoadSnapshot]) -> i64 {
 
 /// One worker's entry in `GET /get_loads`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerLoad {
     /// Worker URL.
     pub worker: String,
@@ -111,6 +114,7 @@ pub struct WorkerLoad {
 
 /// Body of `GET /get_loads`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GetLoadsResponse {
     /// One entry per registered worker.
     pub workers: Vec<WorkerLoad>,
@@ -118,6 +122,7 @@ pub struct GetLoadsResponse {
 
 /// One DP rank of one worker in an engine-load snapshot ([`LoadsSnapshot::loads`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RankLoad {
     /// Worker URL.
     pub worker: String,
@@ -135,6 +140,7 @@ pub struct RankLoad {
 
 /// Fleet totals of an engine-load snapshot ([`LoadsSnapshot::aggregate`]).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct LoadAggregate {
     /// Running requests over every rank.
@@ -183,6 +189,7 @@ pub const GATEWAY_LOADS_VERSION_PREFIX: &str = "smg-gateway-";
 /// the load monitor's last snapshot, one entry per DP rank.
 /// `loads` is required, so an unrelated object never decodes as an empty snapshot.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoadsSnapshot {
     /// When the snapshot was served (RFC 3339).
     #[serde(default)]
@@ -203,6 +210,7 @@ pub struct LoadsSnapshot {
 /// Either wire shape of an engine-load body; decode with this when the gateway may be ours or
 /// upstream's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum LoadsBody {
     /// Seed 002's `{"workers":[…]}` (this gateway's `/get_loads`).
@@ -213,6 +221,7 @@ pub enum LoadsBody {
 
 /// Which wire shape a [`FleetLoads`] was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LoadsShape {
     /// `{"workers":[…]}`: every registered worker, -1 for one that did not answer.
@@ -223,6 +232,7 @@ pub enum LoadsShape {
 
 /// One worker in [`FleetLoads`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerLoads {
     /// Worker URL.
     pub worker: String,
@@ -247,6 +257,7 @@ impl WorkerLoads {
 
 /// Engine loads in one typed model, read from either wire shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FleetLoads {
     /// The shape the gateway answered in.
     pub shape: LoadsShape,
@@ -350,6 +361,7 @@ impl From<LoadsBody> for FleetLoads {
 
 /// A worker that failed to flush.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FlushFailure {
     /// Worker URL.
     pub worker: String,
@@ -359,6 +371,7 @@ pub struct FlushFailure {
 
 /// Body of `POST /flush_cache`: 200 when every worker flushed, 206 (`partial_success`) otherwise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FlushCacheResponse {
     /// `success` or `partial_success`.
     pub status: String,

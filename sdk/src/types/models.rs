@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// One model in `GET /v1/models`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelObject {
     /// Model id.
     pub id: String,
@@ -28,6 +29,7 @@ fn list_object() -> String {
 
 /// Body of `GET /v1/models`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelList {
     /// Always `list`.
     #[serde(default = "list_object")]

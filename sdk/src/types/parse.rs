@@ -12,6 +12,7 @@ fn function_type() -> String {
 
 /// A tool the model may call (OpenAI `tools` entry).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tool {
     /// Always `function`.
     #[serde(rename = "type", default = "function_type")]
@@ -22,6 +23,7 @@ pub struct Tool {
 
 /// A callable function and its JSON Schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FunctionDefinition {
     /// Function name.
     pub name: String,
@@ -38,6 +40,7 @@ pub struct FunctionDefinition {
 
 /// Body of `POST /parse/function_call`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FunctionCallParseRequest {
     /// Raw model output.
     pub text: String,
@@ -49,6 +52,7 @@ pub struct FunctionCallParseRequest {
 
 /// An extracted call's function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ParsedFunction {
     /// Function name.
     pub name: String,
@@ -58,6 +62,7 @@ pub struct ParsedFunction {
 
 /// An extracted tool call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ParsedToolCall {
     /// The call.
     pub function: ParsedFunction,
@@ -65,6 +70,7 @@ pub struct ParsedToolCall {
 
 /// 200 body of `POST /parse/function_call`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FunctionCallParseResponse {
     /// Text outside the calls.
     pub remaining_text: String,
@@ -76,6 +82,7 @@ pub struct FunctionCallParseResponse {
 
 /// Body of `POST /parse/reasoning`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReasoningParseRequest {
     /// Raw model output.
     pub text: String,
@@ -85,6 +92,7 @@ pub struct ReasoningParseRequest {
 
 /// 200 body of `POST /parse/reasoning`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReasoningParseResponse {
     /// The answer.
     pub normal_text: String,
@@ -96,6 +104,7 @@ pub struct ReasoningParseResponse {
 
 /// Body of `GET /parse/parsers` (additive).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ParserList {
     /// Valid `tool_call_parser` names.
     pub tool_call_parsers: Vec<String>,

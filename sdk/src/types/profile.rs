@@ -7,6 +7,7 @@ use super::loads::FlushFailure;
 /// What a worker's profiler should record: the body the gateway forwards to each worker's
 /// `POST /start_profile` (unset fields omitted, `profile_by_stage` always sent).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProfileOptions {
     /// Directory on the worker host the trace is written to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -34,6 +35,7 @@ pub struct ProfileOptions {
 /// Body of `POST /start_profile` (optional as a whole): which worker (`url`; absent: every
 /// worker) and the [`ProfileOptions`].
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StartProfileRequest {
     /// Only the registered worker with exactly this URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,6 +47,7 @@ pub struct StartProfileRequest {
 
 /// Body of `POST /stop_profile` (optional as a whole).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StopProfileRequest {
     /// Only the registered worker with exactly this URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,6 +58,7 @@ pub struct StopProfileRequest {
 /// worker answered, 206 `partial_success` (with `successful` and `failed`) otherwise, and 404
 /// `error` when no worker matched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProfileResponse {
     /// `success`, `partial_success` or `error`.
     pub status: String,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// [`expose`]: SecretString::expose
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct SecretString(String);
 

@@ -12,6 +12,7 @@ use super::workers::JobState;
 
 /// Body of `POST /v1/tokenizers`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddTokenizerRequest {
     /// Unique name; `/v1/tokenize` finds the tokenizer by it (or by id).
     pub name: String,
@@ -44,6 +45,7 @@ impl AddTokenizerRequest {
 /// 202 body of `POST /v1/tokenizers` (upstream also answers 409/503 with this shape and
 /// `status: failed`; this gateway answers those with the D1 error body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddTokenizerResponse {
     /// The new tokenizer's id (UUID v7).
     pub id: String,
@@ -58,6 +60,7 @@ pub struct AddTokenizerResponse {
 
 /// One tokenizer (`GET /v1/tokenizers/{id_or_name}`, items of `GET /v1/tokenizers`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenizerInfo {
     /// Id (UUID v7).
     pub id: String,
@@ -94,6 +97,7 @@ impl TokenizerInfo {
 
 /// Body of `GET /v1/tokenizers`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenizerList {
     /// The tokenizers, oldest registration first.
     pub tokenizers: Vec<TokenizerInfo>,
@@ -102,6 +106,7 @@ pub struct TokenizerList {
 /// Body of `GET /v1/tokenizers/{id_or_name}/status`. A failed load is reported with HTTP 200
 /// and `status: failed`, as upstream does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenizerStatus {
     /// Tokenizer id.
     pub id: String,
@@ -116,6 +121,7 @@ pub struct TokenizerStatus {
 
 /// 200 body of `DELETE /v1/tokenizers/{id_or_name}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeleteTokenizerResponse {
     /// Always `true` on 200.
     pub success: bool,
@@ -125,6 +131,7 @@ pub struct DeleteTokenizerResponse {
 
 /// `prompt` of `POST /v1/tokenize`: one text, or a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Prompt {
     /// One text; the answer has the single shape.
@@ -159,6 +166,7 @@ impl From<&[&str]> for Prompt {
 
 /// Body of `POST /v1/tokenize`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenizeRequest {
     /// Tokenizer name or id (`""` or `"unknown"`: the first registered tokenizer).
     pub model: String,
@@ -189,6 +197,7 @@ impl TokenizeRequest {
 
 /// 200 body of `POST /v1/tokenize`: the batch shape iff `prompt` was an array.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum TokenizeResponse {
     /// For a single prompt.
@@ -286,12 +295,31 @@ impl From<Vec<Vec<u32>>> for TokenIds {
     }
 }
 
+/// `anyOf`, not the derived `oneOf`: `[]` is both shapes (serde reads it as one empty sequence).
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for TokenIds {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::AnyOf;
+        let mut schema = AnyOf::new();
+        schema.items = vec![
+            <Vec<u32> as utoipa::PartialSchema>::schema(),
+            <Vec<Vec<u32>> as utoipa::PartialSchema>::schema(),
+        ];
+        schema.description = Some("One sequence of token ids, or a batch of sequences".into());
+        utoipa::openapi::RefOr::T(schema.into())
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for TokenIds {}
+
 fn default_true() -> bool {
     true
 }
 
 /// Body of `POST /v1/detokenize`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DetokenizeRequest {
     /// Tokenizer name or id.
     pub model: String,
@@ -321,6 +349,7 @@ impl DetokenizeRequest {
 
 /// `text` of the `POST /v1/detokenize` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum DetokenizedText {
     /// For one sequence.
@@ -331,6 +360,7 @@ pub enum DetokenizedText {
 
 /// 200 body of `POST /v1/detokenize`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DetokenizeResponse {
     /// The decoded text(s).
     pub text: DetokenizedText,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The kind of a module. Only middleware exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum WasmModuleType {
     /// Runs on the serving routes at its attach points.
     #[default]
@@ -19,6 +20,7 @@ pub enum WasmModuleType {
 
 /// Where a middleware module runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MiddlewareAttachPoint {
     /// Before routing: may reject the request or rewrite its headers and body.
     OnRequest,
@@ -83,6 +85,7 @@ impl FromStr for MiddlewareAttachPoint {
 
 /// An attach point, tagged by module type: `{"Middleware":"OnRequest"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum WasmModuleAttachPoint {
     /// A middleware attach point.
     Middleware(MiddlewareAttachPoint),
@@ -111,6 +114,7 @@ impl fmt::Display for WasmModuleAttachPoint {
 
 /// The outcome of registering one module.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum WasmModuleAddResult {
     /// Registered under this UUID.
     Success(String),
@@ -120,6 +124,7 @@ pub enum WasmModuleAddResult {
 
 /// One module to register (`POST /wasm`), echoed back with its [`add_result`](Self::add_result).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WasmModuleDescriptor {
     /// A label; names need not be unique.
     pub name: String,
@@ -172,6 +177,7 @@ impl WasmModuleDescriptor {
 
 /// `POST /wasm` body (JSON form).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WasmModuleAddRequest {
     /// Modules to register, in order.
     pub modules: Vec<WasmModuleDescriptor>,
@@ -180,6 +186,7 @@ pub struct WasmModuleAddRequest {
 /// `POST /wasm` answer: every descriptor with its `add_result`; HTTP 200 when all were
 /// registered, 400 when any failed.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WasmModuleAddResponse {
     /// The descriptors, in request order.
     pub modules: Vec<WasmModuleDescriptor>,
@@ -199,6 +206,7 @@ impl WasmModuleAddResponse {
 
 /// What the gateway knows about a registered module.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WasmModuleMeta {
     /// The descriptor's name.
     pub name: String,
@@ -222,6 +230,7 @@ pub struct WasmModuleMeta {
 
 /// A registered module (`GET /wasm` item).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WasmModule {
     /// Its id (UUID v7).
     pub module_uuid: String,
@@ -236,6 +245,7 @@ pub struct WasmModule {
 /// Execution counters: gateway-wide in [`WasmModuleList::metrics`], per module in
 /// [`WasmModule::metrics`].
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WasmMetrics {
     /// Calls into modules.
     pub total_executions: u64,
@@ -255,6 +265,7 @@ pub struct WasmMetrics {
 
 /// `GET /wasm` answer.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WasmModuleList {
     /// Registered modules, oldest first.
     pub modules: Vec<WasmModule>,

@@ -12,6 +12,7 @@ use super::secret::SecretString;
 
 /// Role of a worker in (dis)aggregated serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum WorkerType {
     /// Serves whole requests.
@@ -27,6 +28,7 @@ pub enum WorkerType {
 
 /// How the gateway talks to a worker; derived from the URL scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectionMode {
     /// `http://` or `https://`.
@@ -40,6 +42,7 @@ pub enum ConnectionMode {
 
 /// Inference engine behind a worker (`runtime_type`, input alias `runtime`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RuntimeType {
     /// Detected at registration.
@@ -63,6 +66,7 @@ pub enum RuntimeType {
 
 /// Health of a worker as tracked by the gateway. Only `ready` is routable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WorkerStatus {
     /// Registered, not yet proven healthy.
@@ -135,6 +139,7 @@ impl fmt::Display for RuntimeType {
 
 /// Multimodal tensor transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TransportMode {
     /// Tensors inline in the request.
@@ -335,12 +340,58 @@ impl<'de> Deserialize<'de> for ModelType {
     }
 }
 
+/// On the wire an array of capability names; input also accepts upstream's bit field.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ModelType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOf, ArrayBuilder, ObjectBuilder, Type};
+        let names = ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(CAPABILITY_NAMES)),
+            )
+            .description(Some("Capability names (the form the gateway writes)"));
+        let bits = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .maximum(Some(u16::MAX))
+            .description(Some("Upstream's bit field (accepted on input)"));
+        let mut schema = AnyOf::new();
+        schema.items = vec![names.into(), bits.into()];
+        schema.description = Some("Endpoints the model serves".into());
+        utoipa::openapi::RefOr::T(schema.into())
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ModelType {}
+
+/// Any provider name; the known ones (and their input aliases) are listed.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ProviderType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "External API provider: openai, xai (alias grok), anthropic (alias claude), \
+                 gemini (alias google), or any other name",
+            ))
+            .examples(["openai", "anthropic"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ProviderType {}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
 /// A model served by a worker.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelCard {
     /// Model id requests are routed by.
     pub id: String,
@@ -405,6 +456,7 @@ impl ModelCard {
 
 /// Partial health-check overrides for one worker. Unset fields use the gateway's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthCheckUpdate {
     /// Probe timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -447,6 +499,7 @@ impl HealthCheckUpdate {
 
 /// HTTP connection-pool settings for one worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HttpPoolConfig {
     /// Idle connections kept per host (default 8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -471,6 +524,7 @@ impl HttpPoolConfig {
 
 /// Retry and circuit-breaker overrides for one worker.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResilienceUpdate {
     /// Retries to another worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -533,6 +587,7 @@ fn default_max_connection_attempts() -> u32 {
 /// of [`WorkerInfo`]. `api_key` is accepted on input and never serialised; send it with
 /// [`WorkerSpec::to_request_json`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerSpec {
     /// Base URL: `http(s)://`, `grpc(s)://` or `ipc://`.
     pub url: String,
@@ -560,8 +615,11 @@ pub struct WorkerSpec {
     /// Relative cost, lower preferred.
     #[serde(default = "default_cost")]
     pub cost: f32,
-    /// Bearer token the gateway sends to the worker. Never serialised.
-    #[serde(default, skip_serializing)]
+    /// Bearer token the gateway sends to the worker. Accepted on input, never serialised.
+    // `skip_serializing_if` rather than `skip_serializing`, which would drop the field from
+    // the OpenAPI schema as well; it is documented there as write-only.
+    #[serde(default, skip_serializing_if = "always")]
+    #[cfg_attr(feature = "openapi", schema(write_only))]
     pub api_key: Option<SecretString>,
     /// Bootstrap port for prefill workers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -618,6 +676,10 @@ pub struct WorkerSpec {
     /// `enabled: false`). Set with `PATCH {"disabled": true}`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub disabled: bool,
+}
+
+fn always<T>(_: &T) -> bool {
+    true
 }
 
 fn is_false(b: &bool) -> bool {
@@ -684,6 +746,7 @@ impl WorkerSpec {
 
 /// Body of `PATCH /workers/{id}`: every field optional; `labels` are merged.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerUpdateRequest {
     /// New priority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -721,6 +784,7 @@ impl WorkerUpdateRequest {
 
 /// Body of `POST /workers/{id}/retire` (this gateway's addition): every field optional.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetireWorkerRequest {
     /// Longest wait for the worker's in-flight requests to finish before the retirement fails
     /// (the worker then stays registered and cordoned); default: the gateway's
@@ -742,6 +806,7 @@ pub const RETIRE_DRAIN_TIMED_OUT: &str = "drain timed out";
 
 /// State of a queued job (`job_status.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     /// Queued.
@@ -767,6 +832,7 @@ impl fmt::Display for JobState {
 
 /// Progress of the background job behind a 202.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobStatus {
     /// `AddWorker`, `UpdateWorker`, `RemoveWorker`, …
     pub job_type: String,
@@ -782,6 +848,7 @@ pub struct JobStatus {
 
 /// A worker as the gateway reports it (`GET /workers/{id}` and items of `GET /workers`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerInfo {
     /// Worker UUID.
     pub id: String,
@@ -790,6 +857,7 @@ pub struct WorkerInfo {
     pub model_id: Option<String>,
     /// The spec, flattened into this object.
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = WorkerSpec))]
     pub spec: Arc<WorkerSpec>,
     /// `status == ready`.
     pub is_healthy: bool,
@@ -854,6 +922,7 @@ impl JobStatus {
 
 /// Counts by worker type in a worker list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerListStats {
     /// Prefill workers.
     pub prefill_count: usize,
@@ -865,6 +934,7 @@ pub struct WorkerListStats {
 
 /// Body of `GET /workers`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerListResponse {
     /// Registered workers.
     pub workers: Vec<WorkerInfo>,
@@ -876,6 +946,7 @@ pub struct WorkerListResponse {
 
 /// 202 body of `POST /workers`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerCreated {
     /// Always `accepted`.
     pub status: String,
@@ -891,6 +962,7 @@ pub struct WorkerCreated {
 
 /// 202 body of `PATCH`, `PUT` and `DELETE /workers/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerAccepted {
     /// Always `accepted`.
     pub status: String,
