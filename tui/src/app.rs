@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use smg_sdk::{
     AddTokenizerRequest, GatewayIdentity, JobState, LoadAggregate, ModelCard, ModelList,
-    ReadinessResponse, TokenizerInfo, WasmModule, WorkerEvent, WorkerInfo, WorkerLoads,
-    WorkerSpec, WorkerStatus, WorkerType, WorkerUpdateRequest,
+    ReadinessResponse, TokenizerInfo, WasmModule, WorkerEvent, WorkerInfo, WorkerLoads, WorkerSpec,
+    WorkerStatus, WorkerType, WorkerUpdateRequest,
 };
 
 use crate::event::{
@@ -662,7 +662,7 @@ pub struct ModuleRow<'a> {
 }
 
 /// `:` commands, for completion.
-pub const COMMANDS: [&str; 12] = [
+pub const COMMANDS: [&str; 15] = [
     "overview",
     "workers",
     "models",
@@ -673,6 +673,9 @@ pub const COMMANDS: [&str; 12] = [
     "refresh",
     "add",
     "flush",
+    "cordon",
+    "uncordon",
+    "retire",
     "filter",
     "sort",
 ];
@@ -1519,6 +1522,38 @@ impl App {
                 }
                 None => app.no_target(),
             }),
+            KeyCode::Char('c') if !ctrl => self.worker_action(|w| {
+                if w.is_disabled() {
+                    Err("already cordoned (u uncordons it)".into())
+                } else {
+                    Ok((
+                        Action::CordonWorker { id: w.id.clone() },
+                        "Stays registered and health-checked; gets no new requests.",
+                    ))
+                }
+            }),
+            KeyCode::Char('u') if !ctrl => self.worker_action(|w| {
+                if w.is_disabled() {
+                    Ok((
+                        Action::UncordonWorker { id: w.id.clone() },
+                        "Takes new requests again (a retirement in progress is cancelled).",
+                    ))
+                } else {
+                    Err("not cordoned".into())
+                }
+            }),
+            KeyCode::Char('x') if !ctrl => self.worker_action(|w| {
+                Ok((
+                    Action::RetireWorker { id: w.id.clone() },
+                    "Cordons it, waits for its in-flight requests, flushes its KV cache, removes it.",
+                ))
+            }),
+            KeyCode::Char('f') if !ctrl => self.worker_action(|w| {
+                Ok((
+                    Action::FlushWorker { id: w.id.clone() },
+                    "Flushes this worker's KV cache.",
+                ))
+            }),
             KeyCode::Char('F') => self.guard_action(|app| {
                 let n = app.workers.len();
                 app.mode = Mode::Confirm(Box::new(Confirm {
@@ -1634,6 +1669,31 @@ impl App {
         }
     }
 
+    /// Confirm an action on the targeted worker, or say why there is none (`Err` is shown).
+    fn worker_action(
+        &mut self,
+        make: impl FnOnce(&WorkerInfo) -> Result<(Action, &'static str), String>,
+    ) -> Effect {
+        self.guard_action(|app| {
+            let Some(w) = app.target_worker() else {
+                return app.no_target();
+            };
+            match make(w) {
+                Ok((action, what)) => {
+                    let mut details = worker_lines(w);
+                    details.push(what.to_string());
+                    app.mode = Mode::Confirm(Box::new(Confirm {
+                        action,
+                        details,
+                        back: None,
+                    }));
+                }
+                Err(why) => app.set_flash(why, true),
+            }
+            Effect::Redraw
+        })
+    }
+
     fn no_target(&mut self) -> Effect {
         self.set_flash("select a worker first (2: Workers view)", true);
         Effect::Redraw
@@ -1732,6 +1792,9 @@ impl App {
             "refresh" | "r" => Effect::Refresh,
             "add" => self.add_in_view(),
             "flush" => self.key_normal(KeyEvent::from(KeyCode::Char('F')), false),
+            "cordon" => self.key_normal(KeyEvent::from(KeyCode::Char('c')), false),
+            "uncordon" => self.key_normal(KeyEvent::from(KeyCode::Char('u')), false),
+            "retire" => self.key_normal(KeyEvent::from(KeyCode::Char('x')), false),
             "filter" => {
                 self.filter = arg.to_string();
                 self.selected = 0;
@@ -1847,9 +1910,10 @@ fn worker_lines(w: &WorkerInfo) -> Vec<String> {
         format!("id     {}", w.id),
         format!("url    {}", w.spec.url),
         format!(
-            "model  {}   status {}   in-flight {}",
+            "model  {}   status {}{}   in-flight {}",
             w.model_id.as_deref().unwrap_or("*"),
             w.status.map_or("-", WorkerStatus::as_str),
+            if w.is_disabled() { ", cordoned" } else { "" },
             w.load
         ),
     ]

@@ -233,6 +233,26 @@ pub enum Action {
         /// Worker id.
         id: String,
     },
+    /// `PATCH /workers/{id}` with `{"disabled": true}`: no new traffic, still listed and probed.
+    CordonWorker {
+        /// Worker id.
+        id: String,
+    },
+    /// `PATCH /workers/{id}` with `{"disabled": false}`.
+    UncordonWorker {
+        /// Worker id.
+        id: String,
+    },
+    /// `POST /workers/{id}/retire`: cordon, drain, flush, remove, as one job.
+    RetireWorker {
+        /// Worker id.
+        id: String,
+    },
+    /// `POST /workers/{id}/flush_cache`.
+    FlushWorker {
+        /// Worker id.
+        id: String,
+    },
     /// `POST /flush_cache`.
     FlushCache,
     /// `POST /v1/tokenizers` (loads in the background).
@@ -271,6 +291,10 @@ impl Action {
                 cmd
             }
             Self::DeleteWorker { id } => format!("smgctl workers delete {id} --yes"),
+            Self::CordonWorker { id } => format!("smgctl workers cordon {id}"),
+            Self::UncordonWorker { id } => format!("smgctl workers uncordon {id}"),
+            Self::RetireWorker { id } => format!("smgctl workers retire {id} --yes"),
+            Self::FlushWorker { id } => format!("smgctl workers flush {id}"),
             Self::FlushCache => "smgctl cache flush".to_string(),
             Self::AddTokenizer(req) => {
                 let mut cmd = format!(
@@ -295,6 +319,10 @@ impl Action {
             Self::CreateWorker(_) => "Add worker",
             Self::UpdateWorker { .. } => "Edit worker",
             Self::DeleteWorker { .. } => "Delete worker",
+            Self::CordonWorker { .. } => "Cordon worker",
+            Self::UncordonWorker { .. } => "Uncordon worker",
+            Self::RetireWorker { .. } => "Retire worker",
+            Self::FlushWorker { .. } => "Flush worker cache",
             Self::FlushCache => "Flush all caches",
             Self::AddTokenizer(_) => "Add tokenizer",
             Self::DeleteTokenizer { .. } => "Delete tokenizer",

@@ -220,24 +220,34 @@ pub async fn run_action(client: &Client, action: Action) -> Result<String, Strin
             .await
             .map_err(err)
             .map(|a| format!("{} ({} is draining)", a.message, format::short_id(&id))),
-        Action::FlushCache => {
-            let r = client.flush_cache().await.map_err(err)?;
-            if r.is_partial() {
-                let failures = r.failures();
-                let first = failures
-                    .first()
-                    .map(|f| format!(" — {}: {}", f.worker, f.error))
-                    .unwrap_or_default();
-                Err(format!(
-                    "partial: {} of {} workers flushed, {} failed{first}",
-                    r.workers_flushed,
-                    r.total_workers,
-                    failures.len()
-                ))
-            } else {
-                Ok(r.message)
-            }
+        Action::CordonWorker { id } => client
+            .workers()
+            .cordon(&id)
+            .await
+            .map_err(err)
+            .map(|_| format!("{} cordoned: no new requests", format::short_id(&id))),
+        Action::UncordonWorker { id } => client
+            .workers()
+            .uncordon(&id)
+            .await
+            .map_err(err)
+            .map(|_| format!("{} uncordoned: takes traffic again", format::short_id(&id))),
+        Action::RetireWorker { id } => client
+            .workers()
+            .retire(&id, &smg_sdk::RetireWorkerRequest::default())
+            .await
+            .map_err(err)
+            .map(|_| {
+                format!(
+                    "{} retiring: drain, flush, remove (its job shows in the detail view)",
+                    format::short_id(&id)
+                )
+            }),
+        Action::FlushWorker { id } => {
+            let r = client.workers().flush_cache(&id).await.map_err(err)?;
+            flush_summary(r)
         }
+        Action::FlushCache => flush_summary(client.flush_cache().await.map_err(err)?),
         Action::AddTokenizer(req) => client.tokenizers().add(&req).await.map_err(err).map(|a| {
             format!(
                 "tokenizer {} queued for loading from {} (id {})",
@@ -253,6 +263,24 @@ pub async fn run_action(client: &Client, action: Action) -> Result<String, Strin
             .map_err(err)
             .map(|d| d.message),
     }
+}
+
+/// A flush's answer: its message, or (206) how many workers failed and the first failure.
+fn flush_summary(r: smg_sdk::FlushCacheResponse) -> Result<String, String> {
+    if !r.is_partial() {
+        return Ok(r.message);
+    }
+    let failures = r.failures();
+    let first = failures
+        .first()
+        .map(|f| format!(" — {}: {}", f.worker, f.error))
+        .unwrap_or_default();
+    Err(format!(
+        "partial: {} of {} workers flushed, {} failed{first}",
+        r.workers_flushed,
+        r.total_workers,
+        failures.len()
+    ))
 }
 
 /// `--once`: one snapshot of each source, then the Overview and Workers views as text.

@@ -71,6 +71,20 @@ fn workers_filtered() {
     insta::assert_snapshot!(frame(&app));
 }
 
+/// A cordoned worker shows `⊘ cordoned` in the table and why in its detail view.
+#[test]
+fn cordoned_worker_in_table_and_detail() {
+    let mut app = fleet();
+    let id = fixtures::worker(1).id;
+    app.workers.get_mut(&id).unwrap().spec.disabled = true;
+    key(&mut app, KeyCode::Char('2'));
+    let table = frame(&app);
+    assert!(table.contains("⊘ cordoned"), "{table}");
+    app.view = View::Detail;
+    app.detail_id = Some(id);
+    insta::assert_snapshot!(format!("{table}\n{}", frame(&app)));
+}
+
 #[test]
 fn worker_detail() {
     let mut app = fleet();
@@ -507,10 +521,8 @@ fn upstream_app() -> App {
         "../../sdk/tests/fixtures/smg-1.13/workers.json"
     ))
     .unwrap();
-    let loads: LoadsSnapshot = serde_json::from_str(include_str!(
-        "../../sdk/tests/fixtures/smg-1.13/loads.json"
-    ))
-    .unwrap();
+    let loads: LoadsSnapshot =
+        serde_json::from_str(include_str!("../../sdk/tests/fixtures/smg-1.13/loads.json")).unwrap();
     let ready: ReadinessResponse = serde_json::from_str(include_str!(
         "../../sdk/tests/fixtures/smg-1.13/readiness.json"
     ))
@@ -523,7 +535,11 @@ fn upstream_app() -> App {
     let at = t(2);
     app.update(Event::Workers(Stamped::new(
         at,
-        Ok(workers.workers.into_iter().map(WorkerEvent::Added).collect()),
+        Ok(workers
+            .workers
+            .into_iter()
+            .map(WorkerEvent::Added)
+            .collect()),
     )));
     app.update(Event::Loads(Stamped::new(
         at,

@@ -274,7 +274,10 @@ fn missing_load_reports_are_gaps_not_zeros() {
         l.load = -1;
         l.details = None;
     }
-    app.update(Event::Loads(Stamped::new(t(1), Ok(fixtures::fanout(loads)))));
+    app.update(Event::Loads(Stamped::new(
+        t(1),
+        Ok(fixtures::fanout(loads)),
+    )));
     assert_eq!(app.fleet.running.last(), None);
     let m = app.metrics_for(&worker(0)).unwrap();
     assert_eq!(m.running, None);
@@ -440,6 +443,66 @@ fn delete_needs_confirmation() {
         Effect::Run(Action::DeleteWorker { id })
     );
     assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn cordon_uncordon_retire_and_flush_one_are_confirmed_per_worker() {
+    let mut app = app_with(2);
+    press(&mut app, KeyCode::Char('2'));
+    let id = app.order[0].clone();
+
+    press(&mut app, KeyCode::Char('c'));
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("{:?}", app.mode)
+    };
+    assert_eq!(c.action.smgctl(), format!("smgctl workers cordon {id}"));
+    assert_eq!(
+        press(&mut app, KeyCode::Char('y')),
+        Effect::Run(Action::CordonWorker { id: id.clone() })
+    );
+    // Not cordoned yet: `u` says so instead of asking.
+    assert_eq!(press(&mut app, KeyCode::Char('u')), Effect::Redraw);
+    assert_eq!(app.mode, Mode::Normal);
+
+    // Once the gateway reports it cordoned, `c` refuses and `u` offers to undo it.
+    let old = app.workers[&id].clone();
+    let mut new = old.clone();
+    new.spec.disabled = true;
+    app.update(workers_event(1, vec![WorkerEvent::Changed { old, new }]));
+    press(&mut app, KeyCode::Char('c'));
+    assert_eq!(app.mode, Mode::Normal);
+    press(&mut app, KeyCode::Char('u'));
+    assert!(matches!(app.mode, Mode::Confirm(_)));
+    assert_eq!(
+        press(&mut app, KeyCode::Char('y')),
+        Effect::Run(Action::UncordonWorker { id: id.clone() })
+    );
+
+    press(&mut app, KeyCode::Char('x'));
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("{:?}", app.mode)
+    };
+    assert_eq!(
+        c.action.smgctl(),
+        format!("smgctl workers retire {id} --yes")
+    );
+    assert!(
+        c.details.iter().any(|d| d.contains("flushes")),
+        "{:?}",
+        c.details
+    );
+    press(&mut app, KeyCode::Char('n'));
+
+    press(&mut app, KeyCode::Char('f'));
+    assert_eq!(
+        press(&mut app, KeyCode::Char('y')),
+        Effect::Run(Action::FlushWorker { id: id.clone() })
+    );
+    // The same through `:` commands.
+    press(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "retire");
+    press(&mut app, KeyCode::Enter);
+    assert!(matches!(&app.mode, Mode::Confirm(c) if c.action == Action::RetireWorker { id }));
 }
 
 #[test]

@@ -83,7 +83,9 @@ fn spec_panel(area: Rect, buf: &mut Buffer, app: &App, w: &WorkerInfo) {
                 Style::new().fg(Color::DarkGray),
             ),
             Span::styled(status_text(w.status), status_style(w.status).bold()),
-            Span::raw(if w.is_healthy {
+            Span::raw(if w.is_disabled() {
+                "  (cordoned: no new requests; u uncordons)"
+            } else if w.is_healthy {
                 "  (routable)"
             } else {
                 "  (not routable)"

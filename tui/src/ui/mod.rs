@@ -15,7 +15,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Sparkline, Widget};
-use smg_sdk::WorkerStatus;
+use smg_sdk::{WorkerInfo, WorkerStatus};
 
 use crate::app::{App, Identity, Mode, View};
 use crate::event::Source;
@@ -79,6 +79,16 @@ pub fn status_style(status: Option<WorkerStatus>) -> Style {
         Some(WorkerStatus::NotReady | WorkerStatus::Failed) => Style::new().fg(Color::Red),
         Some(WorkerStatus::Pending | WorkerStatus::Draining) => Style::new().fg(Color::Yellow),
         None => Style::new().fg(Color::DarkGray),
+    }
+}
+
+/// A worker's status cell: its health, or `⊘ cordoned` while it takes no new traffic (its
+/// health then shows in the detail view).
+pub fn worker_status(w: &WorkerInfo) -> (String, Style) {
+    if w.is_disabled() {
+        ("⊘ cordoned".to_string(), Style::new().fg(Color::Magenta))
+    } else {
+        (status_text(w.status), status_style(w.status))
     }
 }
 
@@ -238,7 +248,10 @@ fn draw_header(area: Rect, buf: &mut Buffer, app: &App) {
         Span::styled("  │  ", dim),
     ]);
     if let Some(gateway) = &app.gateway {
-        line.spans.push(Span::styled(gateway.to_string(), Style::new().fg(Color::Cyan)));
+        line.spans.push(Span::styled(
+            gateway.to_string(),
+            Style::new().fg(Color::Cyan),
+        ));
         line.spans.push(Span::styled("  │  ", dim));
     }
     line.spans.extend([
@@ -409,6 +422,8 @@ fn draw_hints(area: Rect, buf: &mut Buffer, app: &App, view: View) {
         View::Workers | View::Detail => hints.extend([
             ("a", "add", true),
             ("e", "edit", true),
+            ("c/u", "cordon", true),
+            ("x", "retire", true),
             ("d", "delete", true),
         ]),
         _ => hints.extend([("a", "add", true)]),

@@ -53,6 +53,10 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
             ("a  :add", "add a worker (tokenizer in view 4)"),
             ("e", "edit priority / cost / labels"),
             ("d  Ctrl-d", "delete the selected worker / tokenizer"),
+            ("c  :cordon", "cordon: no new traffic, stays listed"),
+            ("u  :uncordon", "take traffic again"),
+            ("x  :retire", "cordon, drain, flush, then remove"),
+            ("f", "flush the selected worker's KV cache"),
             ("F  :flush", "flush the KV cache of all workers"),
             ("r  :refresh", "poll every source now"),
         ],
@@ -98,7 +102,9 @@ pub(super) fn help(area: Rect, buf: &mut Buffer, app: &App) {
     left.push(Line::raw("ID = last 8 characters of the worker id;"));
     left.push(Line::raw("LOAD = requests in flight through the gateway;"));
     left.push(Line::raw("RUN/WAIT/TOKEN USAGE/HIT%/GEN TOK/S come from"));
-    left.push(Line::raw("/loads or /get_loads (- when a worker did not report);"));
+    left.push(Line::raw(
+        "/loads or /get_loads (- when a worker did not report);",
+    ));
     left.push(Line::raw(
         "REQ/S, ERR% from the gateway's /metrics counters;",
     ));

@@ -8,9 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget};
 use smg_sdk::{RuntimeType, WorkerInfo};
 
-use super::{
-    breaker_style, breaker_text, dim_if_stale, no_data_text, rate_text, status_style, status_text,
-};
+use super::{breaker_style, breaker_text, dim_if_stale, no_data_text, rate_text, worker_status};
 use crate::app::{App, Column, WorkerMetrics};
 use crate::event::Source;
 use crate::format;
@@ -305,7 +303,10 @@ fn row<'a>(
             RuntimeType::Unspecified => "-".to_string(),
             runtime => runtime.to_string(),
         }),
-        Cell::from(Span::styled(status_text(w.status), status_style(w.status))),
+        Cell::from({
+            let (text, style) = worker_status(w);
+            Span::styled(text, style)
+        }),
         Cell::from(Span::styled(breaker_text(breaker), breaker_style(breaker))),
         num(m.running),
         num(m.waiting),
