@@ -2,4 +2,5 @@
 
 pub mod harness;
 pub mod mock;
+pub mod upstream;
 pub mod wasm;
