@@ -72,7 +72,11 @@ struct ContextListView<'a> {
 pub fn run(cmd: ContextCmd, global: &GlobalArgs, matches: &ArgMatches) -> Result<Exit> {
     let path = config_path(global)?;
     let mut file = ConfigFile::load(&path)?;
-    let out = Output::new(global.output, output::color_enabled(global.no_color));
+    let out = Output::new(
+        global.output,
+        output::color_enabled(global.no_color),
+        global.jq_filter.clone(),
+    );
     match cmd {
         ContextCmd::List => list(&out, &file),
         ContextCmd::Current => match &file.current_context {

@@ -158,7 +158,11 @@ pub async fn version(global: &GlobalArgs, ctx: Result<Ctx>) -> Result<Exit> {
         Err(e) => {
             let report = exit::report(&e, None, HintScope::Other);
             (
-                Output::new(global.output, output::color_enabled(global.no_color)),
+                Output::new(
+                    global.output,
+                    output::color_enabled(global.no_color),
+                    global.jq_filter.clone(),
+                ),
                 Err(format!("unknown ({})", report.message)),
                 None,
             )

@@ -37,12 +37,20 @@ pub struct LoadsArgs {
 impl LoadsArgs {
     /// The route polled, for messages.
     fn route(&self) -> &'static str {
-        if self.snapshot { "/loads" } else { "/get_loads" }
+        if self.snapshot {
+            "/loads"
+        } else {
+            "/get_loads"
+        }
     }
 
     async fn fetch(&self, ctx: &Ctx) -> smg_sdk::Result<FleetLoads> {
         if self.snapshot {
-            Ok(ctx.client.loads_snapshot(self.model.as_deref()).await?.into())
+            Ok(ctx
+                .client
+                .loads_snapshot(self.model.as_deref())
+                .await?
+                .into())
         } else {
             ctx.client.loads().await
         }
@@ -291,8 +299,9 @@ async fn watch(ctx: &Ctx, args: &LoadsArgs) -> Result<Exit> {
             Format::Table | Format::Wide => {
                 let shown = loads.as_ref().or(previous.as_ref());
                 let table = match shown {
-                    Some(l) => loads_text(ctx, l)
-                        .unwrap_or_else(|| format!("{}\n", empty_message(args))),
+                    Some(l) => {
+                        loads_text(ctx, l).unwrap_or_else(|| format!("{}\n", empty_message(args)))
+                    }
                     None => String::new(),
                 };
                 if ctx.stdout_tty {
@@ -350,7 +359,7 @@ async fn flush(ctx: &Ctx) -> Result<Exit> {
     Ok(exit)
 }
 
-fn flush_summary(ctx: &Ctx, resp: &FlushCacheResponse) -> String {
+pub(crate) fn flush_summary(ctx: &Ctx, resp: &FlushCacheResponse) -> String {
     let status = if resp.is_partial() {
         ctx.out.bad(&resp.status)
     } else {

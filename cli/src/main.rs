@@ -10,16 +10,19 @@
 //! variant to [`Command`] and one arm to [`run`]. SDK errors propagate with `?`; their exit
 //! code and hints are chosen in [`exit::report`].
 
+mod api;
 mod audit;
 mod chat;
 mod context;
 mod dash;
 mod exit;
 mod health;
+mod jq;
 mod keys;
 mod loads;
 mod output;
 mod parse;
+mod profile;
 mod tokenizers;
 mod wasm;
 mod whoami;
@@ -28,6 +31,7 @@ mod workers;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
@@ -36,7 +40,8 @@ use color_eyre::eyre::{Result, WrapErr};
 use smg_sdk::config::{ConfigFile, ConnectionOptions, Source};
 use smg_sdk::{Client, SecretString};
 
-use crate::exit::{EXIT_CODES_HELP, Exit, HintScope};
+use crate::exit::{EXIT_CODES_HELP, Exit, HintScope, UsageError};
+use crate::jq::JqFilter;
 use crate::output::{Format, Output, diag};
 
 /// Scriptable operator CLI for the Shepherd Model Gateway (SMG).
@@ -107,6 +112,16 @@ pub struct GlobalArgs {
     )]
     pub timeout: Duration,
 
+    /// Filter every JSON document the command prints through this jq expression (run by jaq:
+    /// the jq language and its standard library) and print the results instead, one per line:
+    /// strings raw (like jq -r), other values compact JSON (like jq -c). Implies -o json
+    #[arg(long, global = true, value_name = "EXPR")]
+    pub jq: Option<String>,
+
+    /// The compiled --jq program, set once the flags are parsed.
+    #[arg(skip)]
+    pub jq_filter: Option<Rc<JqFilter>>,
+
     /// Never colour the output (the NO_COLOR environment variable does the same)
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -168,6 +183,14 @@ enum Command {
     /// Client version, which gateway answers (this project's or upstream SMG) and its version,
     /// and a worker's engine version when one reports it
     Version,
+    /// Start or stop the engine profiler of the workers (POST /start_profile, /stop_profile)
+    #[command(subcommand)]
+    Profile(profile::ProfileCmd),
+    /// Send any request to the gateway with this connection and credentials, print the answer
+    /// (like `gh api`)
+    Api(api::ApiArgs),
+    /// Print the gateway's OpenAPI 3.1 document (GET /openapi.json)
+    Openapi,
     /// Print a shell completion script to stdout
     Completions {
         /// Shell to generate for
@@ -183,6 +206,9 @@ impl Command {
             Self::Workers(cmd) if cmd.is_about_one_worker() => HintScope::Worker,
             Self::Tokenize(_) | Self::Detokenize(_) => HintScope::Serving,
             Self::Models | Self::Chat(_) => HintScope::Serving,
+            Self::Api(args) if args.route_kind() == smg_sdk::RouteKind::Serving => {
+                HintScope::Serving
+            }
             _ => HintScope::Other,
         }
     }
@@ -285,7 +311,11 @@ impl Ctx {
         Ok(Self {
             client,
             url: resolved.url,
-            out: Output::new(global.output, output::color_enabled(global.no_color)),
+            out: Output::new(
+                global.output,
+                output::color_enabled(global.no_color),
+                global.jq_filter.clone(),
+            ),
             stdin_tty: std::io::stdin().is_terminal(),
             stdout_tty: std::io::stdout().is_terminal(),
             stderr_tty: std::io::stderr().is_terminal(),
@@ -313,11 +343,15 @@ pub fn config_path(global: &GlobalArgs) -> Result<PathBuf> {
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
+    let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
     install_hooks(&cli.global);
+    if let Err(e) = compile_jq(&mut cli.global, &matches) {
+        diag(format_args!("error: {e}"));
+        return Exit::Usage.into();
+    }
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -344,6 +378,24 @@ fn main() -> ExitCode {
             report.exit.into()
         }
     }
+}
+
+/// `--jq`: compile the program once, before anything is sent (a bad expression is a usage
+/// error with jaq's diagnosis); it prints JSON, so it only goes with `-o json`.
+fn compile_jq(global: &mut GlobalArgs, matches: &ArgMatches) -> Result<(), UsageError> {
+    let Some(expr) = &global.jq else {
+        return Ok(());
+    };
+    if matches.value_source("output") == Some(ValueSource::CommandLine)
+        && global.output != Format::Json
+    {
+        return Err(UsageError(
+            "--jq prints JSON: it cannot be combined with -o other than json".into(),
+        ));
+    }
+    global.jq_filter = Some(Rc::new(JqFilter::compile(expr)?));
+    global.output = Format::Json;
+    Ok(())
 }
 
 /// color-eyre's panic hook (plain when colour is off) and tracing to stderr with `-vv`.
@@ -397,6 +449,9 @@ async fn run(cli: Cli, matches: &ArgMatches, gateway_url: &mut Option<String>) -
         Command::Whoami => whoami::run(&connect()?).await,
         Command::Dash(args) => dash::run(&connect()?, args).await,
         Command::Version => health::version(global, connect()).await,
+        Command::Profile(cmd) => profile::run(&connect()?, cmd).await,
+        Command::Api(args) => api::run(&connect()?, args).await,
+        Command::Openapi => api::openapi(&connect()?).await,
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "smgctl", &mut buf);

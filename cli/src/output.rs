@@ -4,14 +4,16 @@
 use std::cell::Cell;
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
+use std::rc::Rc;
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
 use serde::Serialize;
-use smg_sdk::WorkerStatus;
+use smg_sdk::{WorkerInfo, WorkerStatus};
 use tabled::builder::Builder;
 use tabled::settings::{Padding, Style};
 
 use crate::exit::StdoutClosed;
+use crate::jq::JqFilter;
 
 /// `-o/--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -78,16 +80,39 @@ pub struct Output {
     pub color: bool,
     /// YAML documents written so far (later ones are preceded by `---`).
     yaml_docs: Cell<usize>,
+    /// `--jq`: every JSON document goes through it instead of being printed.
+    jq: Option<Rc<JqFilter>>,
 }
 
 impl Output {
-    /// An output in `format`.
-    pub fn new(format: Format, color: bool) -> Self {
+    /// An output in `format`; with `jq`, every document is filtered by it (the format is then
+    /// JSON whatever `format` says).
+    pub fn new(format: Format, color: bool, jq: Option<Rc<JqFilter>>) -> Self {
         Self {
-            format,
+            format: if jq.is_some() { Format::Json } else { format },
             color,
             yaml_docs: Cell::new(0),
+            jq,
         }
+    }
+
+    /// Whether `--jq` is in force.
+    pub fn has_jq(&self) -> bool {
+        self.jq.is_some()
+    }
+
+    /// Print what `--jq` makes of `value`, one result per line; false without `--jq`.
+    fn filtered<T: Serialize + ?Sized>(&self, value: &T) -> Result<bool> {
+        let Some(jq) = &self.jq else {
+            return Ok(false);
+        };
+        let mut text = String::new();
+        for line in jq.apply(value)? {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        write_stdout(&text)?;
+        Ok(true)
     }
 
     /// Write `text` as is.
@@ -102,18 +127,27 @@ impl Output {
 
     /// Pretty JSON, one document.
     pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        if self.filtered(value)? {
+            return Ok(());
+        }
         let text = serde_json::to_string_pretty(value).wrap_err("cannot encode JSON")?;
         write_stdout(&format!("{text}\n"))
     }
 
     /// Compact JSON on one line (JSON Lines, for watches).
     pub fn json_line<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        if self.filtered(value)? {
+            return Ok(());
+        }
         let text = serde_json::to_string(value).wrap_err("cannot encode JSON")?;
         write_stdout(&format!("{text}\n"))
     }
 
     /// One YAML document; every document after the first is preceded by `---`.
     pub fn yaml<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        if self.filtered(value)? {
+            return Ok(());
+        }
         let text = serde_yaml::to_string(value).wrap_err("cannot encode YAML")?;
         let n = self.yaml_docs.get();
         self.yaml_docs.set(n + 1);
@@ -127,6 +161,9 @@ impl Output {
     /// For `-o json|yaml`, print `value` and return true; otherwise print nothing and return
     /// false so the caller renders its table.
     pub fn structured<T: Serialize + ?Sized>(&self, value: &T) -> Result<bool> {
+        if self.filtered(value)? {
+            return Ok(true);
+        }
         match self.format {
             Format::Json => self.json(value).map(|()| true),
             Format::Yaml => self.yaml(value).map(|()| true),
@@ -136,6 +173,9 @@ impl Output {
 
     /// A free-form document: YAML with `-o yaml`, pretty JSON otherwise.
     pub fn document<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        if self.filtered(value)? {
+            return Ok(());
+        }
         match self.format {
             Format::Yaml => self.yaml(value),
             _ => self.json(value),
@@ -163,6 +203,21 @@ impl Output {
             WorkerStatus::Pending | WorkerStatus::Draining => "33",
         };
         paint(code, text)
+    }
+
+    /// A worker's status for tables: the health status, plus `,cordoned` when it takes no new
+    /// traffic (it is still health-checked, so both halves matter), the cordon in yellow.
+    pub fn worker_status(&self, w: &WorkerInfo) -> String {
+        let health = self.status(w.status);
+        if !w.is_disabled() {
+            return health;
+        }
+        let cordoned = if self.color {
+            paint("33", "cordoned")
+        } else {
+            "cordoned".into()
+        };
+        format!("{health},{cordoned}")
     }
 
     /// `text` in green (or plain).
@@ -246,7 +301,7 @@ mod tests {
 
     #[test]
     fn coloured_status_keeps_table_alignment() {
-        let out = Output::new(Format::Table, true);
+        let out = Output::new(Format::Table, true, None);
         let t = render_table(
             &["S", "X"],
             &[

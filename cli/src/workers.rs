@@ -1,4 +1,6 @@
-//! `smgctl workers …`: list (and watch), get, add, update, replace and delete workers.
+//! `smgctl workers …`: list (and watch), get, add, update, replace and delete workers, and the
+//! fleet operations: cordon, uncordon, retire (with its steps followed by `--wait`), force
+//! delete and a per-worker cache flush.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
@@ -10,8 +12,9 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use smg_sdk::{
-    HealthCheckUpdate, JobState, ModelCard, RuntimeType, SecretString, WorkerAccepted, WorkerEvent,
-    WorkerInfo, WorkerSpec, WorkerType, WorkerUpdateRequest,
+    HealthCheckUpdate, JobState, JobStatus, ModelCard, RetireWorkerRequest, RuntimeType,
+    SecretString, WorkerAccepted, WorkerEvent, WorkerInfo, WorkerSpec, WorkerType,
+    WorkerUpdateRequest,
 };
 use tokio::time::Instant;
 
@@ -63,10 +66,42 @@ pub enum WorkersCmd {
     /// Remove workers (DELETE /workers/ID): each drains, then disappears
     ///
     /// Asks for confirmation on a terminal; without a terminal, --yes is required. Every id is
-    /// resolved before anything is deleted. --wait waits for each worker to be gone, bounded
-    /// by --timeout when given, else by --wait-timeout (default 5m); running out exits 6.
+    /// resolved before anything is deleted. --force removes at once, without the drain settle
+    /// period (requests already in flight still finish). --wait waits for each worker to be
+    /// gone, bounded by --timeout when given, else by --wait-timeout (default 5m); running out
+    /// exits 6.
     #[command(visible_alias = "rm")]
     Delete(DeleteArgs),
+    /// Cordon workers (PATCH /workers/ID {"disabled": true}): they stay registered,
+    /// health-checked and listed (status `…,cordoned`) but get no new requests
+    Cordon {
+        /// Worker ids (full ids, or unique parts of them as for `workers get`)
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+    /// Put cordoned workers back into rotation (PATCH /workers/ID {"disabled": false}); this
+    /// also cancels a retirement that is still draining
+    Uncordon {
+        /// Worker ids (full ids, or unique parts of them as for `workers get`)
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+    /// Retire a worker (POST /workers/ID/retire): cordon it, wait until nothing is in flight to
+    /// it, flush its KV cache, remove it; one background job
+    ///
+    /// Asks for confirmation on a terminal; without a terminal, --yes is required. --wait
+    /// prints each step as the job reaches it (cordoned, draining with the requests still in
+    /// flight, flushing, removing, removed; on stderr with -o json|yaml|name) and returns when
+    /// the worker is gone. A failed job (e.g. the drain ran out of --timeout-secs: the worker
+    /// then stays registered and cordoned) exits 1; the wait is bounded by --wait-timeout, else
+    /// an explicit --timeout, else 5m (or --timeout-secs plus a minute when longer); running out
+    /// exits 6.
+    Retire(RetireArgs),
+    /// Flush one worker's KV cache (POST /workers/ID/flush_cache); exit 5 when it failed
+    Flush {
+        #[arg(help = ID_HELP)]
+        id: String,
+    },
 }
 
 impl WorkersCmd {
@@ -74,7 +109,14 @@ impl WorkersCmd {
     pub fn is_about_one_worker(&self) -> bool {
         matches!(
             self,
-            Self::Get { .. } | Self::Update(_) | Self::Replace { .. } | Self::Delete(_)
+            Self::Get { .. }
+                | Self::Update(_)
+                | Self::Replace { .. }
+                | Self::Delete(_)
+                | Self::Cordon { .. }
+                | Self::Uncordon { .. }
+                | Self::Retire(_)
+                | Self::Flush { .. }
         )
     }
 }
@@ -233,6 +275,30 @@ pub struct DeleteArgs {
     /// [default: --timeout if given, else 5m]
     #[arg(long, value_parser = smg_sdk::config::parse_duration, value_name = "DURATION", requires = "wait")]
     wait_timeout: Option<Duration>,
+    /// Remove at once, without the drain settle period (DELETE ?force=true); requests already
+    /// in flight still finish
+    #[arg(long)]
+    force: bool,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long)]
+    yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RetireArgs {
+    #[arg(help = ID_HELP)]
+    id: String,
+    /// Longest wait for the worker's in-flight requests to finish; past it the retirement fails
+    /// and the worker stays registered and cordoned [gateway default: its
+    /// --retire-timeout-secs]
+    #[arg(long, value_name = "N")]
+    timeout_secs: Option<u64>,
+    /// Follow the job, printing each step, until the worker is gone
+    #[arg(long)]
+    wait: bool,
+    /// How long --wait waits; takes precedence over --timeout for the wait
+    #[arg(long, value_parser = smg_sdk::config::parse_duration, value_name = "DURATION", requires = "wait")]
+    wait_timeout: Option<Duration>,
     /// Do not ask for confirmation
     #[arg(short = 'y', long)]
     yes: bool,
@@ -265,6 +331,10 @@ pub async fn run(ctx: &Ctx, cmd: WorkersCmd) -> Result<Exit> {
             Ok(Exit::Ok)
         }
         WorkersCmd::Delete(args) => delete(ctx, args).await,
+        WorkersCmd::Cordon { ids } => set_cordoned(ctx, &ids, true).await,
+        WorkersCmd::Uncordon { ids } => set_cordoned(ctx, &ids, false).await,
+        WorkersCmd::Retire(args) => retire(ctx, args).await,
+        WorkersCmd::Flush { id } => flush(ctx, &id).await,
     }
 }
 
@@ -378,7 +448,7 @@ fn worker_table(ctx: &Ctx, workers: &[WorkerInfo]) -> String {
             }
             row.extend([
                 spec.runtime_type.to_string(),
-                ctx.out.status(w.status),
+                ctx.out.worker_status(w),
                 w.load.to_string(),
                 spec.priority.to_string(),
                 spec.cost.to_string(),
@@ -618,7 +688,7 @@ fn worker_details(ctx: &Ctx, w: &WorkerInfo) -> String {
         ("Type", spec.worker_type.to_string()),
         ("Connection", spec.connection_mode.to_string()),
         ("Runtime", spec.runtime_type.to_string()),
-        ("Status", ctx.out.status(w.status)),
+        ("Status", ctx.out.worker_status(w)),
         ("Healthy", w.is_healthy.to_string()),
         ("Load", w.load.to_string()),
         ("Priority", spec.priority.to_string()),
@@ -864,19 +934,13 @@ fn spinner(ctx: &Ctx, message: String) -> Option<indicatif::ProgressBar> {
 // delete
 
 async fn delete(ctx: &Ctx, mut args: DeleteArgs) -> Result<Exit> {
-    if !args.yes && !ctx.stdin_tty {
-        return Err(UsageError(format!(
-            "refusing to delete {} without --yes: stdin is not a terminal, so there is no \
-             one to confirm",
-            plural(args.ids.len(), "worker")
-        ))
-        .into());
-    }
+    refuse_without_terminal(ctx, args.yes, "delete", args.ids.len())?;
     // Resolve every id first, so a typo deletes nothing and the prompt shows full ids.
     args.ids = resolve_ids(ctx, &args.ids).await?;
+    let verb = if args.force { "Force-delete" } else { "Delete" };
     if !args.yes
         && !confirm(&format!(
-            "Delete {} ({})?",
+            "{verb} {} ({})?",
             plural(args.ids.len(), "worker"),
             args.ids.join(", ")
         ))
@@ -884,13 +948,22 @@ async fn delete(ctx: &Ctx, mut args: DeleteArgs) -> Result<Exit> {
         diag("aborted");
         return Ok(Exit::Failure);
     }
+    for_each_worker(ctx, &args.ids, async |id| delete_one(ctx, id, &args).await).await
+}
+
+/// Run `action` on every (resolved) id in turn. Only answers about one worker let the others go
+/// ahead (reported on stderr, the first one's exit code kept); an unreachable gateway or a
+/// closed stdout stops everything, and with a single id its error is the command's.
+async fn for_each_worker(
+    ctx: &Ctx,
+    ids: &[String],
+    mut action: impl AsyncFnMut(&str) -> Result<()>,
+) -> Result<Exit> {
     let mut exit = Exit::Ok;
-    for id in &args.ids {
-        match delete_one(ctx, id, &args).await {
+    for id in ids {
+        match action(id).await {
             Ok(()) => {}
-            // Only answers about this one worker let the others go ahead; an unreachable
-            // gateway or a closed stdout stops everything.
-            Err(err) if args.ids.len() == 1 || !is_api_error(&err) => return Err(err),
+            Err(err) if ids.len() == 1 || !is_api_error(&err) => return Err(err),
             Err(err) => {
                 let report = exit::report(&err, Some(&ctx.url), HintScope::Worker);
                 diag(format_args!("error: worker {id}: {}", report.message));
@@ -906,6 +979,19 @@ async fn delete(ctx: &Ctx, mut args: DeleteArgs) -> Result<Exit> {
     Ok(exit)
 }
 
+/// Destructive commands need someone to confirm, or --yes.
+fn refuse_without_terminal(ctx: &Ctx, yes: bool, verb: &str, count: usize) -> Result<()> {
+    if yes || ctx.stdin_tty {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "refusing to {verb} {} without --yes: stdin is not a terminal, so there is no one to \
+         confirm",
+        plural(count, "worker")
+    ))
+    .into())
+}
+
 fn is_api_error(err: &color_eyre::Report) -> bool {
     err.chain().any(|c| {
         c.downcast_ref::<smg_sdk::Error>().is_some_and(|e| {
@@ -919,7 +1005,12 @@ fn is_api_error(err: &color_eyre::Report) -> bool {
 }
 
 async fn delete_one(ctx: &Ctx, id: &str, args: &DeleteArgs) -> Result<()> {
-    let accepted = ctx.client.workers().delete(id).await?;
+    let workers = ctx.client.workers();
+    let accepted = if args.force {
+        workers.force_delete(id).await?
+    } else {
+        workers.delete(id).await?
+    };
     if args.wait {
         let spinner = spinner(ctx, format!("waiting for worker {id} to be removed"));
         let result = wait_for_removal(ctx, id, wait_bound(ctx, args.wait_timeout)).await;
@@ -992,4 +1083,300 @@ fn confirm(question: &str) -> bool {
         return false;
     }
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+// ---------------------------------------------------------------------------------------------
+// fleet operations: cordon, uncordon, retire, flush
+
+async fn set_cordoned(ctx: &Ctx, ids: &[String], cordon: bool) -> Result<Exit> {
+    let ids = resolve_ids(ctx, ids).await?;
+    let what = if cordon { "cordoned" } else { "uncordoned" };
+    for_each_worker(ctx, &ids, async |id| {
+        let workers = ctx.client.workers();
+        let accepted = if cordon {
+            workers.cordon(id).await?
+        } else {
+            workers.uncordon(id).await?
+        };
+        print_accepted(ctx, &accepted, what)
+    })
+    .await
+}
+
+async fn flush(ctx: &Ctx, id: &str) -> Result<Exit> {
+    let id = resolve_id(ctx, id).await?;
+    let resp = ctx.client.workers().flush_cache(&id).await?;
+    if !ctx.out.structured(&resp)? {
+        if ctx.out.format == Format::Name {
+            ctx.out.line(&id)?;
+        } else {
+            ctx.out.write(&crate::loads::flush_summary(ctx, &resp))?;
+        }
+    }
+    if !resp.is_partial() {
+        return Ok(Exit::Ok);
+    }
+    let failures: Vec<String> = resp
+        .failures()
+        .iter()
+        .map(|f| format!("{}: {}", f.worker, f.error))
+        .collect();
+    let why = if failures.is_empty() {
+        resp.message.clone()
+    } else {
+        failures.join("; ")
+    };
+    diag(format_args!(
+        "error: the KV cache of worker {id} was not flushed: {why}"
+    ));
+    Ok(Exit::Partial)
+}
+
+/// The steps of a retirement, in the order the gateway's job goes through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum RetireStep {
+    Cordoned,
+    Draining,
+    Flushing,
+    Removing,
+    Removed,
+}
+
+impl RetireStep {
+    /// The step a `RetireWorker` job message reports, by its first word.
+    fn of_message(message: &str) -> Option<Self> {
+        let word = message
+            .trim_start()
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match word.as_str() {
+            "cordoned" => Some(Self::Cordoned),
+            "draining" => Some(Self::Draining),
+            "flushing" => Some(Self::Flushing),
+            "removing" => Some(Self::Removing),
+            "removed" => Some(Self::Removed),
+            _ => None,
+        }
+    }
+
+    /// What to print for a step the polls did not catch (the job went through it between
+    /// two polls): every retirement goes through each step, in order.
+    fn passed(self) -> &'static str {
+        match self {
+            Self::Cordoned => "cordoned: the worker takes no new requests",
+            Self::Draining => "draining: done",
+            Self::Flushing => "flushing the KV cache",
+            Self::Removing => "removing the worker",
+            Self::Removed => "removed",
+        }
+    }
+}
+
+/// Turns the job statuses seen while waiting into one line per step, in order: a step the
+/// polls missed is filled in, a step seen again (e.g. the in-flight count fell) prints only
+/// when its message changed.
+#[derive(Debug, Default)]
+struct RetireProgress {
+    reached: Option<RetireStep>,
+    last_message: Option<String>,
+}
+
+impl RetireProgress {
+    fn lines(&mut self, job: &JobStatus) -> Vec<String> {
+        let message = job.message.clone().unwrap_or_default();
+        let Some(step) = RetireStep::of_message(&message) else {
+            // A message this client does not know: shown as it is, once.
+            if message.is_empty() || self.last_message.as_deref() == Some(&message) {
+                return Vec::new();
+            }
+            self.last_message = Some(message.clone());
+            return vec![format!("{}: {message}", job.job_type)];
+        };
+        let mut lines = self.advance_to(step);
+        // The gateway's own words: a draining step names the requests still in flight.
+        if self.last_message.as_deref() != Some(&message) {
+            lines.push(message.clone());
+            self.last_message = Some(message);
+        }
+        lines
+    }
+
+    /// Lines for the steps between the last one printed and `step` (exclusive).
+    fn advance_to(&mut self, step: RetireStep) -> Vec<String> {
+        let all = [
+            RetireStep::Cordoned,
+            RetireStep::Draining,
+            RetireStep::Flushing,
+            RetireStep::Removing,
+            RetireStep::Removed,
+        ];
+        let lines = all
+            .iter()
+            .filter(|s| self.reached.is_none_or(|r| **s > r) && **s < step)
+            .map(|s| s.passed().to_string())
+            .collect();
+        if self.reached.is_none_or(|r| r < step) {
+            self.reached = Some(step);
+        }
+        lines
+    }
+
+    /// The lines once the worker is gone.
+    fn finish(&mut self, id: &str) -> Vec<String> {
+        let mut lines = self.advance_to(RetireStep::Removed);
+        lines.push(format!("removed: worker {id} is gone"));
+        lines
+    }
+}
+
+async fn retire(ctx: &Ctx, args: RetireArgs) -> Result<Exit> {
+    refuse_without_terminal(ctx, args.yes, "retire", 1)?;
+    let id = resolve_id(ctx, &args.id).await?;
+    if !args.yes
+        && !confirm(&format!(
+            "Retire worker {id} (cordon, drain, flush its cache, remove it)?"
+        ))
+    {
+        diag("aborted");
+        return Ok(Exit::Failure);
+    }
+    let request = RetireWorkerRequest {
+        timeout_secs: args.timeout_secs,
+    };
+    let workers = ctx.client.workers();
+    let accepted = workers.retire(&id, &request).await?;
+    if !args.wait {
+        print_accepted(ctx, &accepted, "retirement accepted")?;
+        return Ok(Exit::Ok);
+    }
+    // Steps are data for people (stdout with a table); with -o json|yaml|name, stdout keeps
+    // only the document or the id, and the steps go to stderr.
+    let steps_on_stdout = matches!(ctx.out.format, Format::Table | Format::Wide);
+    if ctx.out.format.is_structured() {
+        print_accepted(ctx, &accepted, "retirement accepted")?;
+    } else if steps_on_stdout {
+        ctx.out
+            .line(format_args!("worker {id} retirement accepted"))?;
+    }
+    let emit = |line: &str| -> Result<()> {
+        if steps_on_stdout {
+            ctx.out.line(line)
+        } else {
+            diag(line);
+            Ok(())
+        }
+    };
+    let bound = match args.timeout_secs {
+        // The drain alone may take that long: leave it a minute more to flush and remove.
+        Some(secs) if args.wait_timeout.is_none() && ctx.explicit_timeout.is_none() => {
+            DEFAULT_WAIT.max(Duration::from_secs(secs.saturating_add(60)))
+        }
+        _ => wait_bound(ctx, args.wait_timeout),
+    };
+    let mut progress = RetireProgress::default();
+    let mut write_error = None;
+    let result = workers
+        .wait_for_retirement(&id, bound, |job| {
+            for line in progress.lines(job) {
+                if write_error.is_none()
+                    && let Err(e) = emit(&line)
+                {
+                    write_error = Some(e);
+                }
+            }
+        })
+        .await;
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    result?;
+    for line in progress.finish(&id) {
+        emit(&line)?;
+    }
+    if ctx.out.format == Format::Name {
+        ctx.out.line(&id)?;
+    }
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn job(message: &str) -> JobStatus {
+        JobStatus {
+            job_type: smg_sdk::RETIRE_WORKER_JOB.into(),
+            worker_url: "http://w:1".into(),
+            status: JobState::Processing,
+            message: Some(message.into()),
+            timestamp: 0,
+        }
+    }
+
+    #[test]
+    fn every_step_seen_is_printed_once_in_order() {
+        let mut p = RetireProgress::default();
+        let mut out = Vec::new();
+        for m in [
+            "cordoned: the worker takes no new requests",
+            "draining: waiting for 2 in-flight request(s) to finish (timeout 30s)",
+            "draining: waiting for 2 in-flight request(s) to finish (timeout 30s)",
+            "draining: waiting for 1 in-flight request(s) to finish (timeout 30s)",
+            "flushing the KV cache",
+            "removing the worker",
+        ] {
+            out.extend(p.lines(&job(m)));
+        }
+        out.extend(p.finish("abc"));
+        assert_eq!(
+            out,
+            [
+                "cordoned: the worker takes no new requests",
+                "draining: waiting for 2 in-flight request(s) to finish (timeout 30s)",
+                "draining: waiting for 1 in-flight request(s) to finish (timeout 30s)",
+                "flushing the KV cache",
+                "removing the worker",
+                "removed: worker abc is gone",
+            ]
+        );
+    }
+
+    #[test]
+    fn steps_between_two_polls_are_filled_in() {
+        let mut p = RetireProgress::default();
+        let mut out = p.lines(&job("flushing the KV cache"));
+        out.extend(p.finish("abc"));
+        assert_eq!(
+            out,
+            [
+                "cordoned: the worker takes no new requests",
+                "draining: done",
+                "flushing the KV cache",
+                "removing the worker",
+                "removed: worker abc is gone",
+            ]
+        );
+        // Gone before the first poll: every step, then removed.
+        let mut p = RetireProgress::default();
+        assert_eq!(p.finish("x").len(), 5);
+    }
+
+    #[test]
+    fn an_unknown_message_is_shown_as_it_is_once() {
+        let mut p = RetireProgress::default();
+        assert_eq!(
+            p.lines(&job("something new")),
+            ["RetireWorker: something new"]
+        );
+        assert!(p.lines(&job("something new")).is_empty());
+        assert_eq!(
+            RetireStep::of_message("Draining: x"),
+            Some(RetireStep::Draining)
+        );
+        assert_eq!(RetireStep::of_message(""), None);
+    }
 }
