@@ -77,6 +77,14 @@ impl Target {
         }
     }
 
+    /// `http://…/metrics` of the gateway's Prometheus listener.
+    fn metrics_url(&self) -> String {
+        match &self.gateway {
+            Gateway::Ours(gw) => gw.metrics_url.clone(),
+            Gateway::Upstream(gw) => gw.metrics_url.clone(),
+        }
+    }
+
     fn logs(&self) -> String {
         match &self.gateway {
             Gateway::Ours(gw) => gw.logs(),
@@ -167,10 +175,10 @@ fn tokenizer_dir(root: &Path) -> (PathBuf, Tokenizer) {
 }
 
 /// `smg-tui --once` on `url`: exit code and the printed frames.
-async fn tui_once(url: &str) -> (Option<i32>, String) {
+async fn tui_once(url: &str, metrics_url: &str) -> (Option<i32>, String) {
     let config = tempfile::tempdir().unwrap();
     let child = tokio::process::Command::new(harness::bin_path("smg-tui"))
-        .args(["--once", "--url", url])
+        .args(["--once", "--url", url, "--metrics-url", metrics_url])
         .env("NO_COLOR", "1")
         .env("XDG_CONFIG_HOME", config.path())
         .env("SMGCTL_CONFIG", "/nonexistent/smgctl.toml")
@@ -447,7 +455,7 @@ async fn suite(t: &Target) {
     }
 
     // ---- smg-tui --once shows the loads.
-    let (code, screen) = tui_once(&t.url).await;
+    let (code, screen) = tui_once(&t.url, &t.metrics_url()).await;
     assert_eq!(code, Some(0), "{gw}: smg-tui --once:\n{screen}");
     assert!(
         screen.contains("engine loads reported by 2 of 2 workers"),
@@ -473,7 +481,7 @@ async fn suite(t: &Target) {
         assert_eq!(w.stats().flushes, 2, "{gw}: flushes on {}", w.url());
     }
 
-    // ---- profile start/stop (SDK; see profile_cli below for smgctl).
+    // ---- profile start/stop, SDK then smgctl.
     let started = client
         .start_profile(&StartProfileRequest::default())
         .await
@@ -497,7 +505,7 @@ async fn suite(t: &Target) {
         .await
         .unwrap_err();
     assert_eq!(no_match.status(), Some(404), "{gw}: {no_match:?}");
-    profile_cli(t, &url_b).await;
+    profile_cli(t, &fleet).await;
 
     // ---- tokenizers: add --wait, list, status, get, tokenize, detokenize, delete.
     let (tok_dir, reference) = tokenizer_dir(dir.path());
@@ -646,15 +654,39 @@ async fn suite(t: &Target) {
     fleet.shutdown().await;
 }
 
-/// `smgctl profile start|stop` when this smgctl has it.
-async fn profile_cli(t: &Target, worker: &str) {
-    let help = t.ctl(&["profile", "--help"]).await;
-    if help.status.code() != Some(0) {
-        // Not written yet: profiling is covered through the SDK above.
-        return;
+/// `smgctl profile start|stop`: the options reach the workers, `--worker` picks one, and a URL
+/// no worker has exits 3.
+async fn profile_cli(t: &Target, fleet: &MockFleet) {
+    let gw = t.name();
+    let before: Vec<_> = fleet.workers().iter().map(|w| w.stats()).collect();
+    let started = t
+        .ctl_json(&["profile", "start", "--num-steps", "3", "--activity", "CPU"])
+        .await;
+    assert_eq!(started["workers_profiled"], json!(2), "{gw}: {started}");
+    for (w, before) in fleet.workers().iter().zip(&before) {
+        let after = w.stats();
+        assert_eq!(after.profile_starts, before.profile_starts + 1, "{gw}");
+        let options = after.last_profile_options.unwrap_or_default();
+        assert_eq!(options["num_steps"], json!(3), "{gw}: {options}");
+        assert_eq!(options["activities"], json!(["CPU"]), "{gw}: {options}");
     }
-    t.ctl_ok(&["profile", "start", "--num-steps", "3"]).await;
-    t.ctl_ok(&["profile", "stop", "--worker", worker]).await;
+    let one = fleet.workers()[1].url();
+    let stopped = t.ctl_ok(&["profile", "stop", "--worker", &one]).await;
+    assert!(!stopped.trim().is_empty(), "{gw}: nothing printed");
+    assert_eq!(
+        fleet.workers()[1].stats().profile_stops,
+        before[1].profile_stops + 1,
+        "{gw}"
+    );
+    assert_eq!(
+        fleet.workers()[0].stats().profile_stops,
+        before[0].profile_stops,
+        "{gw}: --worker stopped another worker too"
+    );
+    let none = t
+        .ctl(&["profile", "stop", "--worker", "http://127.0.0.1:1"])
+        .await;
+    assert_exit(&none, 3, "smgctl profile stop --worker of an unknown URL");
 }
 
 #[tokio::test(flavor = "multi_thread")]
