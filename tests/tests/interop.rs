@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use smg_sdk::{
-    AddTokenizerRequest, DetokenizeRequest, DetokenizedText, GatewayKind, HealthCheckUpdate,
-    JobState, LoadsShape, StartProfileRequest, StopProfileRequest, TokenizeRequest, WorkerSpec,
-    WorkerUpdateRequest,
+    AddTokenizerRequest, ChatCompletionRequest, ChatMessage, DetokenizeRequest, DetokenizedText,
+    GatewayKind, HealthCheckUpdate, JobState, LoadsShape, StartProfileRequest, StopProfileRequest,
+    TokenizeRequest, WorkerSpec, WorkerUpdateRequest,
 };
 use smg_tests::harness::{self, GatewayProcess, assert_exit, eventually, stderr, stdout};
 use smg_tests::mock::{MockConfig, MockFleet};
@@ -29,6 +29,10 @@ use tokenizers::{Tokenizer, TokenizerBuilder};
 /// Bound of every wait for the gateway to converge (registration, updates, load polls).
 const WAIT: Duration = Duration::from_secs(20);
 const MODEL: &str = "mock-model";
+/// Time to first token of the simulated workers: how long the busy-engine checks have.
+const PREFILL: Duration = Duration::from_secs(6);
+/// Bound of the busy-engine checks (less than [`PREFILL`], or the requests are over).
+const BUSY: Duration = Duration::from_secs(5);
 
 /// The gateway under test.
 enum Gateway {
@@ -213,7 +217,16 @@ fn id_of(v: &Value) -> String {
 
 /// The whole suite against one gateway.
 async fn suite(t: &Target) {
-    let fleet = MockFleet::start(0, 2, MockConfig::default()).await.unwrap();
+    let fleet = MockFleet::start(
+        0,
+        2,
+        MockConfig {
+            latency_ms: u64::try_from(PREFILL.as_millis()).unwrap(),
+            ..MockConfig::default()
+        },
+    )
+    .await
+    .unwrap();
     let urls = fleet.urls();
     let (url_a, url_b) = (urls[0].clone(), urls[1].clone());
     let client = t.client();
@@ -454,22 +467,78 @@ async fn suite(t: &Target) {
         assert!(!table.contains("decode"), "{table}");
     }
 
-    // ---- smg-tui --once shows the loads.
-    let (code, screen) = tui_once(&t.url, &t.metrics_url()).await;
-    assert_eq!(code, Some(0), "{gw}: smg-tui --once:\n{screen}");
+    // ---- busy engines: requests held in prefill show as running in both loads routes, in
+    // smgctl and in the dashboard (zeros alone would not catch a misread field).
+    let busy: Vec<_> = (0..4)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut req = ChatCompletionRequest::new(
+                    MODEL,
+                    vec![ChatMessage::user(format!("interop request {i}"))],
+                );
+                req.max_tokens = Some(2);
+                client.chat_completions(&req).await
+            })
+        })
+        .collect();
+    eventually(
+        BUSY,
+        "running requests in /get_loads and /loads",
+        || async {
+            let live = client.loads().await.ok()?;
+            let snap = client.loads_snapshot(None).await.ok()?;
+            let live_running: i64 = live
+                .ranks()
+                .map(|(_, r)| i64::from(r.num_running_reqs))
+                .sum();
+            (live_running > 0 && snap.aggregate.total_running_reqs > 0).then_some(())
+        },
+    )
+    .await;
+    for args in [&["loads"][..], &["loads", "--snapshot"]] {
+        eventually(BUSY, "smgctl loads showing running requests", || async {
+            let v = t.ctl_json(args).await;
+            (v["aggregate"]["total_running_reqs"].as_i64() > Some(0)).then_some(())
+        })
+        .await;
+    }
+    let screen = eventually(BUSY, "smg-tui --once showing running requests", || async {
+        let (code, screen) = tui_once(&t.url, &t.metrics_url()).await;
+        assert_eq!(code, Some(0), "{gw}: smg-tui --once:\n{screen}");
+        let running = screen
+            .lines()
+            .find_map(|l| l.split("aggregate (/loads): running ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<u32>().ok());
+        (running > Some(0)).then_some(screen)
+    })
+    .await;
     assert!(
         screen.contains("engine loads reported by 2 of 2 workers"),
         "{gw}: smg-tui --once:\n{screen}"
     );
-    assert!(
-        !screen.contains("decode"),
-        "{gw}: smg-tui --once:\n{screen}"
-    );
+    for wrong in ["decode", "metrics unavailable", "GATEWAY UNREACHABLE"] {
+        assert!(
+            !screen.contains(wrong),
+            "{gw}: {wrong} in smg-tui --once:\n{screen}"
+        );
+    }
+    for url in [&url_a, &url_b] {
+        assert!(
+            screen.contains(url.as_str()),
+            "{gw}: {url} not in:\n{screen}"
+        );
+    }
     if t.is_upstream() {
         assert!(
             screen.contains(&format!("upstream SMG {UPSTREAM_VERSION}")),
             "{screen}"
         );
+    }
+    for request in busy {
+        let answer = request.await.unwrap();
+        assert!(answer.is_ok(), "{gw}: chat through the gateway: {answer:?}");
     }
 
     // ---- cache flush.
