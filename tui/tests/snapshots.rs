@@ -76,7 +76,7 @@ fn workers_filtered() {
 fn cordoned_worker_in_table_and_detail() {
     let mut app = fleet();
     let id = fixtures::worker(1).id;
-    app.workers.get_mut(&id).unwrap().spec.disabled = true;
+    std::sync::Arc::make_mut(&mut app.workers.get_mut(&id).unwrap().spec).disabled = true;
     key(&mut app, KeyCode::Char('2'));
     let table = frame(&app);
     assert!(table.contains("⊘ cordoned"), "{table}");

@@ -467,7 +467,7 @@ fn cordon_uncordon_retire_and_flush_one_are_confirmed_per_worker() {
     // Once the gateway reports it cordoned, `c` refuses and `u` offers to undo it.
     let old = app.workers[&id].clone();
     let mut new = old.clone();
-    new.spec.disabled = true;
+    std::sync::Arc::make_mut(&mut new.spec).disabled = true;
     app.update(workers_event(1, vec![WorkerEvent::Changed { old, new }]));
     press(&mut app, KeyCode::Char('c'));
     assert_eq!(app.mode, Mode::Normal);

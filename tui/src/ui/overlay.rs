@@ -134,7 +134,11 @@ pub(super) fn help(area: Rect, buf: &mut Buffer, app: &App) {
 pub(super) fn confirm(area: Rect, buf: &mut Buffer, c: &Confirm) {
     let destructive = matches!(
         c.action,
-        Action::DeleteWorker { .. } | Action::FlushCache | Action::DeleteTokenizer { .. }
+        Action::DeleteWorker { .. }
+            | Action::RetireWorker { .. }
+            | Action::FlushWorker { .. }
+            | Action::FlushCache
+            | Action::DeleteTokenizer { .. }
     );
     let color = if destructive {
         Color::Red
@@ -147,6 +151,10 @@ pub(super) fn confirm(area: Rect, buf: &mut Buffer, c: &Confirm) {
         Action::DeleteWorker { id } => {
             format!("Delete worker {id}? It drains its in-flight requests, then disappears.")
         }
+        Action::CordonWorker { id } => format!("Cordon worker {id}?"),
+        Action::UncordonWorker { id } => format!("Uncordon worker {id}?"),
+        Action::RetireWorker { id } => format!("Retire worker {id}?"),
+        Action::FlushWorker { id } => format!("Flush the KV cache of worker {id}?"),
         Action::FlushCache => "Flush the KV cache of every worker?".to_string(),
         Action::AddTokenizer(req) => format!(
             "Register the tokenizer {} from {}? It loads in the background.",
