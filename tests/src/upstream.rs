@@ -70,14 +70,18 @@ pub fn upstream_smg() -> Result<PathBuf, String> {
                 ))
             };
         }
-        install(&target_dir().join(format!("upstream-smg-{UPSTREAM_VERSION}")))
+        install(
+            &target_dir().join(format!("upstream-smg-{UPSTREAM_VERSION}")),
+            "python3",
+        )
     })
     .clone()
 }
 
-/// Install into `root/venv` under the lock `root/install.lock`; `root/venv/installed` marks a
-/// finished installation, so an interrupted one is redone rather than half used.
-fn install(root: &Path) -> Result<PathBuf, String> {
+/// Install into `root/venv` with the interpreter `python` under the lock `root/install.lock`;
+/// `root/venv/installed` marks a finished installation, so an interrupted one is redone rather
+/// than half used.
+fn install(root: &Path, python: &str) -> Result<PathBuf, String> {
     let venv = root.join("venv");
     let bin = venv.join("bin").join("smg");
     let marker = venv.join("installed");
@@ -109,9 +113,9 @@ fn install(root: &Path) -> Result<PathBuf, String> {
     let deadline = Instant::now() + INSTALL_TIMEOUT;
     let venv_arg = venv.to_string_lossy().into_owned();
     run_bounded(
-        Command::new("python3").args(["-m", "venv", &venv_arg]),
+        Command::new(python).args(["-m", "venv", &venv_arg]),
         deadline,
-        "python3 -m venv",
+        &format!("{python} -m venv"),
     )
     .map_err(|e| {
         format!(
@@ -384,5 +388,58 @@ impl UpstreamGateway {
 impl Drop for UpstreamGateway {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without a usable Python the error names the cause and every remedy; nothing is left
+    /// marked as installed.
+    #[test]
+    fn no_python_fails_with_the_remedy() {
+        let root = tempfile::tempdir().unwrap();
+        let err = install(root.path(), "/nonexistent/python3").unwrap_err();
+        assert!(
+            err.contains("cannot run /nonexistent/python3 -m venv"),
+            "{err}"
+        );
+        for remedy in [
+            "apt-get install python3-venv",
+            "pypi.org",
+            "pip install smg==1.13.0",
+            UPSTREAM_BIN_ENV,
+        ] {
+            assert!(err.contains(remedy), "{remedy} missing from: {err}");
+        }
+        assert!(!root.path().join("venv").join("installed").exists());
+    }
+
+    /// A failing `python -m venv` (here `false`, which ignores its arguments) is reported with
+    /// its exit status.
+    #[test]
+    fn failing_venv_is_reported() {
+        let root = tempfile::tempdir().unwrap();
+        let err = install(root.path(), "false").unwrap_err();
+        assert!(
+            err.starts_with("cannot create a Python virtual environment: false -m venv failed"),
+            "{err}"
+        );
+        assert!(err.contains("apt-get install python3-venv"), "{err}");
+    }
+
+    /// A finished installation is reused without running anything.
+    #[test]
+    fn finished_installation_is_reused() {
+        let root = tempfile::tempdir().unwrap();
+        let bin = root.path().join("venv").join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(bin.join("smg"), "").unwrap();
+        std::fs::write(root.path().join("venv").join("installed"), "").unwrap();
+        assert_eq!(
+            install(root.path(), "/nonexistent/python3").unwrap(),
+            bin.join("smg")
+        );
     }
 }
