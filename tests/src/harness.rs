@@ -250,6 +250,51 @@ impl GatewayProcess {
         let _ = self.child.wait();
     }
 
+    /// `kill -9`: the process gets no chance to flush or clean up (a crash, an OOM kill).
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the exit (at most 20 s, then `kill -9`); the exit status, `None`
+    /// when it had to be killed.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        #[cfg(unix)]
+        {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    return Some(status);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        self.kill_hard();
+        None
+    }
+
+    /// Start again on the same store and flags after the process ended ([`kill_hard`],
+    /// [`terminate`]), once: panics with the log when that start fails. A fresh ephemeral
+    /// port, so nothing else can have taken it meanwhile; `url` and `port` follow.
+    ///
+    /// [`kill_hard`]: Self::kill_hard
+    /// [`terminate`]: Self::terminate
+    pub async fn start_again(&mut self) {
+        let dir = self._dir.take();
+        let mut next = Self::spawn(
+            self.store.clone(),
+            self.args.clone(),
+            None,
+            Some(self.log.clone()),
+        )
+        .await;
+        next._dir = dir;
+        drop(std::mem::replace(self, next));
+    }
+
     /// Stop and start again on the same store, port and flags.
     pub async fn restart(&mut self) {
         self.stop();

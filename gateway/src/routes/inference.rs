@@ -51,8 +51,10 @@ macro_rules! proxied {
             responses(
                 (status = 200, description = "The worker's answer: JSON, or server-sent events with `\"stream\": true`",
                     content(($response = "application/json"), (String = "text/event-stream"))),
-                (status = 400, description = "The body is not JSON (`BAD_REQUEST`)", body = ErrorBody),
-                (status = 413, description = "The body is larger than `--max-payload-size`", body = ErrorBody),
+                // A worker's JSON error passes through unchanged (decision D1), so these
+                // statuses carry either the gateway's D1 body or the worker's own JSON object.
+                (status = 400, description = "The worker refused the request: its own JSON error, passed through unchanged (e.g. `{\"error\":{…,\"code\":400}}`); or D1's body from the gateway", body = Object),
+                (status = 413, description = "The body is larger than `--max-payload-size` (D1, `PAYLOAD_TOO_LARGE`), or than the worker accepts (its JSON error passed through, or its text wrapped in D1 with `WORKER_ERROR`)", body = Object),
                 (status = 502, description = "The worker could not be reached (`WORKER_UNREACHABLE`)", body = ErrorBody),
                 (status = 503, description = "No ready worker serves the model (`NO_AVAILABLE_WORKERS`)", body = ErrorBody),
                 (status = 504, description = "The worker did not answer in time (`WORKER_TIMEOUT`)", body = ErrorBody),
