@@ -428,6 +428,7 @@ async fn profile_start_and_stop_reach_the_workers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn api_sends_any_route_with_the_right_credential() {
     const SECRET: &str = "sk-fleet-ops-admin-0123456789abcdef";
+    const UNKNOWN: &str = "00000000-0000-7000-8000-000000000000";
     let fleet = fleet(1).await;
     let admin = format!("ops:Ops team:admin:{SECRET}");
     let gw = GatewayProcess::start(&["--control-plane-api-keys", &admin]).await;
@@ -488,12 +489,12 @@ async fn api_sends_any_route_with_the_right_credential() {
     assert_exit(&api(None, s(&["GET", "/liveness"])).await, 0, "public");
 
     // 404 → exit 3 with the gateway's message; 400 → exit 1.
-    let missing = api(Some(SECRET), s(&["GET", "/workers/no-such-worker"])).await;
+    let missing = api(Some(SECRET), s(&["GET", &format!("/workers/{UNKNOWN}")])).await;
     assert_exit(&missing, 3, "404");
     assert!(stdout(&missing).is_empty());
     let err = stderr(&missing);
     assert!(
-        err.contains("no-such-worker") && err.contains("[WORKER_NOT_FOUND]"),
+        err.contains(UNKNOWN) && err.contains("[WORKER_NOT_FOUND]"),
         "{err}"
     );
     let bad = api(
