@@ -133,13 +133,14 @@ async fn assert_not_offered(t: &Target, args: &[&str], route: &str) {
     let out = t.ctl(args).await;
     assert_exit(&out, 7, &format!("smgctl {}", args.join(" ")));
     let err = stderr(&out);
-    let expected = format!("upstream SMG {UPSTREAM_VERSION} does not offer `{route}`");
+    // `route` may be the start of the route (a PATCH names the worker and the body after it).
+    let expected = format!("upstream SMG {UPSTREAM_VERSION} does not offer `{route}");
     assert!(
         err.contains(&expected),
         "smgctl {}: want {expected:?} on stderr, got:\n{err}",
         args.join(" ")
     );
-    for raw in ["decode", "404", "unknown_url", "Invalid URL"] {
+    for raw in ["decode", "404 Not Found", "unknown_url", "Invalid URL"] {
         assert!(
             !err.contains(raw),
             "smgctl {}: raw {raw:?} in:\n{err}",
@@ -710,6 +711,45 @@ async fn suite(t: &Target) {
         "{gw}: {}",
         stderr(&wasm)
     );
+
+    // ---- fleet operations of issue 13. Upstream has no per-worker flush or retirement, and
+    // would silently ignore `disabled`: smgctl must say so instead of reporting success.
+    if t.is_upstream() {
+        assert_not_offered(t, &["workers", "cordon", &id_a], "PATCH /workers/").await;
+        assert_not_offered(t, &["workers", "uncordon", &id_a], "PATCH /workers/").await;
+        let flush_route = format!("/workers/{id_a}/flush_cache");
+        assert_not_offered(t, &["workers", "flush", &id_a], &flush_route).await;
+        let retire_route = format!("/workers/{id_a}/retire");
+        assert_not_offered(t, &["workers", "retire", &id_a, "--yes"], &retire_route).await;
+        let cordon = client.workers().cordon(&id_a).await.unwrap_err();
+        assert!(cordon.is_unsupported(), "{cordon:?}");
+        let a = client.workers().get(&id_a).await.unwrap();
+        assert!(a.is_healthy && !a.is_disabled(), "{a:?}");
+    } else {
+        t.ctl_ok(&["workers", "cordon", &id_a]).await;
+        eventually(WAIT, "worker A cordoned", || async {
+            client
+                .workers()
+                .get(&id_a)
+                .await
+                .ok()
+                .filter(|w| w.is_disabled())
+        })
+        .await;
+        t.ctl_ok(&["workers", "uncordon", &id_a]).await;
+        eventually(WAIT, "worker A back in rotation", || async {
+            client
+                .workers()
+                .get(&id_a)
+                .await
+                .ok()
+                .filter(|w| !w.is_disabled())
+        })
+        .await;
+        let flushes = fleet.workers()[0].stats().flushes;
+        t.ctl_ok(&["workers", "flush", &id_a]).await;
+        assert_eq!(fleet.workers()[0].stats().flushes, flushes + 1, "{gw}");
+    }
 
     // ---- delete --wait (smgctl) and delete_and_wait (SDK).
     t.ctl_ok(&["workers", "delete", &id_a, "--wait", "--yes"])

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{ApiRequest, Client, RouteKind, WorkerEvent};
-use crate::error::{Error, Result};
+use crate::error::{ApiError, Error, Result, Unsupported, UnsupportedKind};
 use crate::types::{
     FlushCacheResponse, JobState, JobStatus, REMOVE_WORKER_JOB, RETIRE_WORKER_JOB,
     RetireWorkerRequest, WorkerAccepted, WorkerCreated, WorkerInfo, WorkerListResponse,
@@ -105,6 +105,28 @@ impl<'a> Workers<'a> {
     }
 
     async fn set_disabled(&self, id: &str, disabled: bool) -> Result<WorkerAccepted> {
+        // Upstream SMG ignores PATCH fields it does not know: it would answer 202 to
+        // `{"disabled": true}` and keep routing to the worker, so the cordon is refused here
+        // rather than reported as done.
+        let gateway = self.client.identity().await?;
+        if gateway.is_upstream() {
+            let route = format!("PATCH /workers/{id} {{\"disabled\": {disabled}}}");
+            return Err(Error::Unsupported(Box::new(Unsupported {
+                kind: UnsupportedKind::Route,
+                answer: ApiError {
+                    // Nothing was sent: this stands for "not implemented" by that gateway.
+                    status: 501,
+                    kind: None,
+                    code: None,
+                    message: format!("{gateway} ignores `disabled`; the request was not sent"),
+                    request_id: None,
+                    retry_after: None,
+                    body: String::new(),
+                },
+                route,
+                gateway: Some(gateway),
+            })));
+        }
         let update = WorkerUpdateRequest {
             disabled: Some(disabled),
             ..WorkerUpdateRequest::default()
