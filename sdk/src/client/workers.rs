@@ -13,8 +13,8 @@ use super::{ApiRequest, Client, RouteKind, WorkerEvent};
 use crate::error::{ApiError, Error, Result, Unsupported, UnsupportedKind};
 use crate::types::{
     FlushCacheResponse, JobState, JobStatus, REMOVE_WORKER_JOB, RETIRE_WORKER_JOB,
-    RetireWorkerRequest, WorkerAccepted, WorkerCreated, WorkerInfo, WorkerListResponse,
-    WorkerSpec, WorkerStatus, WorkerUpdateRequest,
+    RetireWorkerRequest, WorkerAccepted, WorkerCreated, WorkerInfo, WorkerListResponse, WorkerSpec,
+    WorkerStatus, WorkerUpdateRequest,
 };
 
 /// Handle for the workers API; get one with [`Client::workers`].
@@ -39,7 +39,11 @@ impl<'a> Workers<'a> {
         }
         let mut segments = vec!["workers".to_string(), id.to_string()];
         segments.extend(action.map(str::to_string));
-        Ok(ApiRequest::from_segments(method, segments, RouteKind::Admin))
+        Ok(ApiRequest::from_segments(
+            method,
+            segments,
+            RouteKind::Admin,
+        ))
     }
 
     /// Register a worker (`POST /workers`). The answer is a 202: registration runs in the
