@@ -2,7 +2,7 @@
 
 use color_eyre::eyre::Result;
 use serde::Serialize;
-use smg_sdk::{GatewayIdentity, ModelList, ReadinessResponse};
+use smg_sdk::{GatewayKind, ModelList, ReadinessResponse};
 
 use crate::exit::{self, Exit, HintScope};
 use crate::output::{self, Format, Output, diag, render_kv, render_table};
@@ -118,9 +118,12 @@ pub async fn model_info(ctx: &Ctx) -> Result<Exit> {
 #[derive(Debug, Serialize)]
 struct VersionView<'a> {
     client: &'a str,
+    /// The gateway's version, when it reports one (a string, as before `gateway_kind` existed,
+    /// so scripts reading `.gateway` keep working).
+    gateway: Option<String>,
     /// What the gateway is: this project's (by its `X-SMG-Version` header) or upstream SMG
     /// (by the version in its loads bodies).
-    gateway: Option<GatewayIdentity>,
+    gateway_kind: Option<GatewayKind>,
     /// The engine version a worker reports in `/get_server_info`, if any worker does.
     worker: Option<String>,
 }
@@ -168,14 +171,16 @@ pub async fn version(global: &GlobalArgs, ctx: Result<Ctx>) -> Result<Exit> {
             )
         }
     };
+    let identity = gateway.as_ref().ok();
     let view = VersionView {
         client: client_version,
-        gateway: gateway.as_ref().ok().cloned(),
+        gateway: identity.and_then(|g| g.version.clone()),
+        gateway_kind: identity.map(|g| g.kind),
         worker,
     };
     if !out.structured(&view)? {
         out.line(format_args!("client: smgctl {client_version}"))?;
-        if let Some(g) = &view.gateway {
+        if let Some(g) = identity {
             out.line(format_args!("gateway: {g}"))?;
         }
         if let Some(v) = &view.worker {

@@ -386,7 +386,10 @@ async fn version_names_client_gateway_and_worker() {
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let ours = env!("CARGO_PKG_VERSION");
     // No worker yet: the worker's version is simply unknown.
-    assert_eq!(v, json!({"client": ours, "gateway": ours, "worker": null}));
+    assert_eq!(
+        v,
+        json!({"client": ours, "gateway": ours, "gateway_kind": "this_project", "worker": null})
+    );
 
     gw.client()
         .workers()
@@ -398,7 +401,7 @@ async fn version_names_client_gateway_and_worker() {
     let text = stdout(&out);
     assert!(
         text.starts_with(&format!(
-            "client: smgctl {ours}\ngateway: smg {ours}\nworker: "
+            "client: smgctl {ours}\ngateway: smg-gateway {ours} (this project)\nworker: "
         )),
         "{text}"
     );

@@ -47,6 +47,14 @@ async fn add_ready(gw: &GatewayProcess, body: Value) -> String {
     id
 }
 
+/// `GET /get_loads` in seed 002's shape, which this gateway answers in.
+async fn seed_loads(gw: &GatewayProcess) -> smg_sdk::GetLoadsResponse {
+    match gw.client().loads_body().await.unwrap() {
+        smg_sdk::LoadsBody::Workers(loads) => loads,
+        other => panic!("expected the {{workers}} shape, got {other:?}"),
+    }
+}
+
 /// Assert decision D1's error body and header.
 async fn assert_d1(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status);
@@ -509,7 +517,7 @@ async fn loads_and_flush_report_a_sick_worker_without_waiting_on_it() {
     // Containment, not speed: the answer comes after about the per-worker timeout (1 s),
     // never after the sick worker's 60 s; the margin absorbs a loaded machine.
     let started = std::time::Instant::now();
-    let loads = gw.client().get_loads().await.unwrap();
+    let loads = seed_loads(&gw).await;
     assert!(
         started.elapsed() < Duration::from_secs(1 + 20),
         "slow worker delayed /get_loads: {:?}",
@@ -709,7 +717,7 @@ async fn model_filter_and_model_list() {
     );
 
     // vLLM workers report loads through /metrics: ratio only, so load is -1 with details.
-    let loads = gw.client().get_loads().await.unwrap();
+    let loads = seed_loads(&gw).await;
     let vllm = loads
         .workers
         .iter()
@@ -853,7 +861,7 @@ async fn grpc_and_ipc_workers_fail_with_a_lasting_reason() {
         check(&list.workers[0], smg_sdk::ConnectionMode::Grpc, "grpc");
         check(&list.workers[1], smg_sdk::ConnectionMode::Zmq, "zmq");
 
-        let loads = gw.client().get_loads().await.unwrap();
+        let loads = seed_loads(&gw).await;
         assert_eq!(loads.workers.len(), 2);
         assert!(
             loads
