@@ -27,7 +27,8 @@ async fn loads_table_wide_and_json() {
     let out = gw.run(&["loads", "-o", "json"]).await;
     assert_code(&out, 0);
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(printed, loads_body());
+    assert_eq!(printed, fleet(loads_body()));
+    assert_eq!(printed["shape"], "workers");
     let out = gw.run(&["loads", "-o", "name"]).await;
     assert_eq!(
         stdout(&out),
@@ -64,7 +65,13 @@ async fn loads_watch_prints_json_lines() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     // The unchanged second poll prints nothing.
-    assert_eq!(docs, [loads_body(), second]);
+    assert_eq!(docs, [fleet(loads_body()), fleet(second)]);
+}
+
+/// What `-o json` prints for a `/get_loads` body: the SDK's one model of both wire shapes.
+fn fleet(body: Value) -> Value {
+    let body: smg_sdk::LoadsBody = serde_json::from_value(body).unwrap();
+    serde_json::to_value(smg_sdk::FleetLoads::from(body)).unwrap()
 }
 
 fn flush_ok() -> Value {
@@ -187,21 +194,21 @@ async fn version_reads_the_server_info() {
     assert_code(&out, 0);
     assert_eq!(
         stdout(&out),
-        format!("client: smgctl {ours}\nworker: 0.4.10\n")
+        format!(
+            "client: smgctl {ours}\ngateway: upstream SMG (version not reported)\nworker: 0.4.10\n"
+        )
     );
-    assert!(
-        stderr(&out).starts_with("gateway: version not reported"),
-        "{}",
-        stderr(&out)
-    );
+    assert_eq!(stderr(&out), "");
     drop(liveness);
 
+    // This project's gateway names itself in a header on every answer (the probe reads
+    // `/loads`).
     Mock::given(method("GET"))
-        .and(path("/liveness"))
+        .and(path("/loads"))
         .respond_with(
             ResponseTemplate::new(200)
                 .insert_header("x-smg-version", "9.8.7")
-                .set_body_string("OK"),
+                .set_body_json(json!({})),
         )
         .mount(&gw.server)
         .await;
@@ -209,13 +216,16 @@ async fn version_reads_the_server_info() {
     assert_code(&out, 0);
     assert_eq!(
         stdout(&out),
-        format!("client: smgctl {ours}\ngateway: smg 9.8.7\nworker: 0.4.10\n")
+        format!(
+            "client: smgctl {ours}\ngateway: smg-gateway 9.8.7 (this project)\nworker: 0.4.10\n"
+        )
     );
     assert_eq!(stderr(&out), "");
     let out = gw.run(&["version", "-o", "json"]).await;
     assert_eq!(
         serde_json::from_slice::<Value>(&out.stdout).unwrap(),
-        json!({"client": ours, "gateway": "9.8.7", "worker": "0.4.10"})
+        json!({"client": ours, "gateway": "9.8.7", "gateway_kind": "this_project",
+               "worker": "0.4.10"})
     );
     // server-info is free-form: pretty JSON even in the default format.
     let out = gw.run(&["server-info"]).await;

@@ -295,10 +295,15 @@ async fn list_when_wasm_is_disabled() {
         )
         .mount(&gw.server)
         .await;
+    // Not offered (exit 7), with what to do about it.
     let out = gw.run(&["wasm", "list"]).await;
-    assert_code(&out, 1);
-    assert!(stderr(&out).contains(message), "{}", stderr(&out));
-    assert!(stderr(&out).contains("[WASM_DISABLED]"), "{}", stderr(&out));
+    assert_code(&out, 7);
+    assert!(
+        stderr(&out).contains("WASM is disabled on this gateway")
+            && stderr(&out).contains("--enable-wasm"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

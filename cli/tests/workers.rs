@@ -665,6 +665,15 @@ async fn delete_with_yes_and_wait() {
     assert_eq!(stdout(&out), format!("{W1}\n{W2}\n"));
 
     // One of several failing: the others still go, and the exit code is the failure's.
+    Mock::given(method("DELETE"))
+        .and(path(format!("/workers/{W3}")))
+        .respond_with(ResponseTemplate::new(404).set_body_json(error_body(
+            "Worker not found",
+            "not_found",
+            "WORKER_NOT_FOUND",
+        )))
+        .mount(&gw.server)
+        .await;
     let out = gw.run(&["workers", "delete", W3, W2, "-y"]).await;
     assert_code(&out, 3);
     assert_eq!(stdout(&out), format!("worker {W2} removal accepted\n"));

@@ -237,7 +237,7 @@ pub fn worker_llama() -> Value {
         "worker_type": "regular", "connection_mode": "http", "runtime_type": "sglang",
         "labels": {"dp_size": "1", "served_model_name": "meta-llama/Llama-3.1-8B-Instruct",
                    "tp_size": "1"},
-        "priority": 50, "cost": 1.0, "max_connection_attempts": 20,
+        "priority": 50, "cost": 1.0, "max_connection_attempts": 20, "http2": false,
         "is_healthy": true, "status": "ready", "load": 3, "circuit_breaker": "closed"
     })
 }
@@ -252,7 +252,7 @@ pub fn worker_qwen() -> Value {
                     "model_type": ["chat", "completions", "responses", "tools"]}],
         "worker_type": "decode", "connection_mode": "grpc", "runtime_type": "vllm",
         "labels": {"zone": "b"},
-        "priority": 10, "cost": 0.5, "max_connection_attempts": 20,
+        "priority": 10, "cost": 0.5, "max_connection_attempts": 20, "http2": false,
         "is_healthy": false, "status": "not_ready", "load": 0, "circuit_breaker": "open"
     })
 }
@@ -262,7 +262,7 @@ pub fn worker_pending(id: &str, job_state: &str, message: Option<&str>) -> Value
     json!({
         "id": id, "url": "http://10.0.0.9:8000", "worker_type": "regular",
         "connection_mode": "http", "runtime_type": "unspecified", "priority": 50, "cost": 1.0,
-        "max_connection_attempts": 20, "is_healthy": false, "status": "pending", "load": 0,
+        "max_connection_attempts": 20, "http2": false, "is_healthy": false, "status": "pending", "load": 0,
         "job_status": {"job_type": "AddWorker", "worker_url": "http://10.0.0.9:8000",
                        "status": job_state, "message": message, "timestamp": 1_754_600_000u64}
     })
@@ -276,7 +276,7 @@ pub fn worker_ready(id: &str) -> Value {
                     "model_type": ["chat", "completions", "responses", "tools"]}],
         "worker_type": "regular", "connection_mode": "http", "runtime_type": "sglang",
         "labels": {"team": "search"},
-        "priority": 70, "cost": 2.0, "max_connection_attempts": 20,
+        "priority": 70, "cost": 2.0, "max_connection_attempts": 20, "http2": false,
         "is_healthy": true, "status": "ready", "load": 0
     })
 }
