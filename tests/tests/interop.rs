@@ -253,15 +253,13 @@ async fn suite(t: &Target) {
     };
     assert!(version.contains(&want), "{gw}: smgctl version:\n{version}");
     let version = t.ctl_json(&["version"]).await;
-    assert_eq!(
-        version["gateway"]["kind"],
-        json!(if t.is_upstream() {
-            "upstream"
-        } else {
-            "this_project"
-        }),
-        "{version}"
-    );
+    let (kind, number) = if t.is_upstream() {
+        ("upstream", UPSTREAM_VERSION)
+    } else {
+        ("this_project", env!("CARGO_PKG_VERSION"))
+    };
+    assert_eq!(version["gateway_kind"], json!(kind), "{version}");
+    assert_eq!(version["gateway"], json!(number), "{version}");
 
     // ---- health and ready with no worker: live, not ready (exit 1 with the reason).
     assert_eq!(client.health().await.unwrap().trim(), "OK");
@@ -589,6 +587,9 @@ async fn suite(t: &Target) {
     );
     let status = t.ctl_ok(&["tokenizers", "status", "interop-tok"]).await;
     assert!(status.contains("completed"), "{gw}: status:\n{status}");
+    let got = t.ctl_json(&["tokenizers", "get", "interop-tok"]).await;
+    assert_eq!(got["name"], json!("interop-tok"), "{gw}: {got}");
+    assert_eq!(got["source"], json!(source), "{gw}: {got}");
     let info = client.tokenizers().get("interop-tok").await.unwrap();
     assert_eq!(info.vocab_size, reference.get_vocab_size(true), "{info:?}");
     let st = client.tokenizers().status(&info.id).await.unwrap();
@@ -702,6 +703,12 @@ async fn suite(t: &Target) {
         let parsers = t.ctl_ok(&["parse", "list"]).await;
         assert!(parsers.contains("deepseek_r1"), "{parsers}");
         assert!(client.parsers().await.is_ok());
+        // Without auth configured, the caller is the anonymous admin; no keys, an audit log.
+        let keys = t.ctl_json(&["keys", "list"]).await;
+        assert_eq!(keys["keys"], json!([]), "{keys}");
+        let me = t.ctl_json(&["whoami"]).await;
+        assert_eq!(me["role"], json!("admin"), "{me}");
+        t.ctl_ok(&["audit"]).await;
     }
     // Neither test gateway runs with --enable-wasm: both are named as such.
     let wasm = t.ctl(&["wasm", "list"]).await;
