@@ -51,6 +51,18 @@ async fn chat(gw_url: &str) -> StatusCode {
         .status()
 }
 
+/// A chat request, started in the background once the gateway counts it in flight on `id`.
+async fn in_flight(gw: &GatewayProcess, id: &str) -> tokio::task::JoinHandle<StatusCode> {
+    let url = gw.url.clone();
+    let request = tokio::spawn(async move { chat(&url).await });
+    let client = gw.client();
+    eventually(WAIT, "the request to be in flight", || async {
+        (client.workers().get(id).await.unwrap().load > 0).then_some(())
+    })
+    .await;
+    request
+}
+
 fn slow(ms: u64) -> Fault {
     Fault {
         latency_ms: ms,
@@ -116,12 +128,7 @@ async fn retire_drains_in_flight_requests_then_flushes_and_removes() {
     let id = add_ready(&gw, WorkerSpec::new(fleet.urls()[0].clone())).await;
 
     fleet.workers()[0].set_fault(slow(1500));
-    let url = gw.url.clone();
-    let request = tokio::spawn(async move { chat(&url).await });
-    eventually(WAIT, "the request to be in flight", || async {
-        (client.workers().get(&id).await.unwrap().load > 0).then_some(())
-    })
-    .await;
+    let request = in_flight(&gw, &id).await;
 
     let accepted = client
         .workers()
@@ -156,12 +163,7 @@ async fn a_retirement_that_cannot_drain_in_time_fails_and_leaves_the_worker_cord
     let client = gw.client();
     let id = add_ready(&gw, WorkerSpec::new(fleet.urls()[0].clone())).await;
     fleet.workers()[0].set_fault(slow(6000));
-    let url = gw.url.clone();
-    let request = tokio::spawn(async move { chat(&url).await });
-    eventually(WAIT, "the request to be in flight", || async {
-        (client.workers().get(&id).await.unwrap().load > 0).then_some(())
-    })
-    .await;
+    let request = in_flight(&gw, &id).await;
 
     let request_body = RetireWorkerRequest {
         timeout_secs: Some(1),
