@@ -42,7 +42,8 @@ pub struct ApiArgs {
     /// Request body from a file (`-` reads stdin)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: Option<String>,
-    /// Extra request header (repeatable)
+    /// Extra request header (repeatable); an Authorization header is sent instead of
+    /// smgctl's own credential
     #[arg(short = 'H', long = "header", value_name = "NAME:VALUE", value_parser = parse_header)]
     headers: Vec<(HeaderName, HeaderValue)>,
 }

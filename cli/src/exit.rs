@@ -18,7 +18,7 @@ pub enum Exit {
     NotFound,
     /// 4: the gateway answered 401 or 403.
     Auth,
-    /// 5: partial failure (e.g. `cache flush` answered 206).
+    /// 5: partial failure (a 206 from `cache flush`, `workers flush`, `profile start|stop`).
     Partial,
     /// 6: timed out while waiting for a worker.
     WaitTimeout,
@@ -69,7 +69,7 @@ Exit codes:
      worker id prefix)
   3  not found (the gateway answered 404, or no worker id matches)
   4  authentication or permission denied (401/403)
-  5  partial failure (`cache flush` answered 206)
+  5  partial failure (a 206: `cache flush`, `workers flush`, `profile start|stop`)
   6  timed out while waiting (--wait, bounded by --timeout or --wait-timeout)
   7  not offered by this gateway (a route upstream SMG lacks, such as /admin/*; WASM
      without --enable-wasm)

@@ -136,7 +136,7 @@ enum Command {
     /// Manage named gateway connections (contexts)
     #[command(subcommand, visible_alias = "ctx")]
     Context(context::ContextCmd),
-    /// List, inspect, register, update and remove workers
+    /// List, inspect, register, update and remove workers; cordon, retire and flush them
     #[command(subcommand, visible_alias = "worker")]
     Workers(workers::WorkersCmd),
     /// Register, list, inspect and remove tokenizers (/v1/tokenizers)
