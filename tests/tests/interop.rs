@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use smg_sdk::{
@@ -30,9 +30,12 @@ use tokenizers::{Tokenizer, TokenizerBuilder};
 const WAIT: Duration = Duration::from_secs(20);
 const MODEL: &str = "mock-model";
 /// Time to first token of the simulated workers: how long the busy-engine checks have.
-const PREFILL: Duration = Duration::from_secs(6);
-/// Bound of the busy-engine checks (less than [`PREFILL`], or the requests are over).
-const BUSY: Duration = Duration::from_secs(5);
+const PREFILL: Duration = Duration::from_secs(10);
+
+/// Time left for the busy-engine checks: until shortly before the requests end.
+fn busy_left(until: Instant) -> Duration {
+    until.saturating_duration_since(Instant::now())
+}
 
 /// The gateway under test.
 enum Gateway {
@@ -468,6 +471,8 @@ async fn suite(t: &Target) {
 
     // ---- busy engines: requests held in prefill show as running in both loads routes, in
     // smgctl and in the dashboard (zeros alone would not catch a misread field).
+    // All of them must pass while the requests are still in prefill.
+    let busy_until = Instant::now() + PREFILL - Duration::from_secs(1);
     let busy: Vec<_> = (0..4)
         .map(|i| {
             let client = client.clone();
@@ -482,7 +487,7 @@ async fn suite(t: &Target) {
         })
         .collect();
     eventually(
-        BUSY,
+        busy_left(busy_until),
         "running requests in /get_loads and /loads",
         || async {
             let live = client.loads().await.ok()?;
@@ -496,22 +501,30 @@ async fn suite(t: &Target) {
     )
     .await;
     for args in [&["loads"][..], &["loads", "--snapshot"]] {
-        eventually(BUSY, "smgctl loads showing running requests", || async {
-            let v = t.ctl_json(args).await;
-            (v["aggregate"]["total_running_reqs"].as_i64() > Some(0)).then_some(())
-        })
+        eventually(
+            busy_left(busy_until),
+            "smgctl loads showing running requests",
+            || async {
+                let v = t.ctl_json(args).await;
+                (v["aggregate"]["total_running_reqs"].as_i64() > Some(0)).then_some(())
+            },
+        )
         .await;
     }
-    let screen = eventually(BUSY, "smg-tui --once showing running requests", || async {
-        let (code, screen) = tui_once(&t.url, &t.metrics_url()).await;
-        assert_eq!(code, Some(0), "{gw}: smg-tui --once:\n{screen}");
-        let running = screen
-            .lines()
-            .find_map(|l| l.split("aggregate (/loads): running ").nth(1))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse::<u32>().ok());
-        (running > Some(0)).then_some(screen)
-    })
+    let screen = eventually(
+        busy_left(busy_until),
+        "smg-tui --once showing running requests",
+        || async {
+            let (code, screen) = tui_once(&t.url, &t.metrics_url()).await;
+            assert_eq!(code, Some(0), "{gw}: smg-tui --once:\n{screen}");
+            let running = screen
+                .lines()
+                .find_map(|l| l.split("aggregate (/loads): running ").nth(1))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<u32>().ok());
+            (running > Some(0)).then_some(screen)
+        },
+    )
     .await;
     assert!(
         screen.contains("engine loads reported by 2 of 2 workers"),
