@@ -270,7 +270,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     delete,
     path = "/wasm/{module_uuid}",
     tag = "wasm",
-    params(("module_uuid" = String, Path, description = "The module's UUID")),
+    params(("module_uuid" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The module's UUID")),
     responses(
         (status = 200, description = "Removed", content_type = "text/plain", body = String, example = "Module removed successfully"),
         (status = 400, description = "Not a UUID, or no such module", content_type = "text/plain", body = String),

@@ -103,7 +103,7 @@ pub async fn list(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQ
     get,
     path = "/workers/{worker_id}",
     tag = "workers",
-    params(("worker_id" = String, Path, description = "Worker id (UUID)")),
+    params(("worker_id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "Worker id (UUID)")),
     responses(
         (status = 200, description = "The worker; a pending one shows its job in `job_status`", body = WorkerInfo),
         (status = 400, description = "Not a worker id (`BAD_REQUEST`)", body = ErrorBody),
@@ -122,7 +122,7 @@ pub async fn get(
     patch,
     path = "/workers/{worker_id}",
     tag = "workers",
-    params(("worker_id" = String, Path, description = "Worker id (UUID)")),
+    params(("worker_id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "Worker id (UUID)")),
     request_body = WorkerUpdateRequest,
     responses(
         (status = 202, description = "Applied", body = WorkerAccepted),
@@ -146,7 +146,7 @@ pub async fn update(
     put,
     path = "/workers/{worker_id}",
     tag = "workers",
-    params(("worker_id" = String, Path, description = "Worker id (UUID)")),
+    params(("worker_id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "Worker id (UUID)")),
     request_body = WorkerSpec,
     responses(
         (status = 202, description = "Queued", body = WorkerAccepted),
@@ -179,7 +179,7 @@ pub struct DeleteQuery {
     delete,
     path = "/workers/{worker_id}",
     tag = "workers",
-    params(("worker_id" = String, Path, description = "Worker id (UUID)"), DeleteQuery),
+    params(("worker_id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "Worker id (UUID)"), DeleteQuery),
     responses(
         (status = 202, description = "Draining; removed after `drain_settle_secs` (at once with `force=true`)", body = WorkerAccepted),
         (status = 400, description = "Not a worker id, or a malformed query (`BAD_REQUEST`)", body = ErrorBody),
@@ -204,7 +204,7 @@ pub async fn delete(
     path = "/workers/{worker_id}/retire",
     tag = "workers",
     params(
-        ("worker_id" = String, Path, description = "Worker id (UUID)"),
+        ("worker_id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "Worker id (UUID)"),
         ("timeout_secs" = Option<u64>, Query, description = "Longest drain wait; the body's value wins"),
     ),
     request_body(content = Option<RetireWorkerRequest>, description = "Optional; `{}` or no body takes the gateway's default"),
@@ -233,7 +233,7 @@ pub async fn retire(
     post,
     path = "/workers/{worker_id}/flush_cache",
     tag = "loads",
-    params(("worker_id" = String, Path, description = "Worker id (UUID)")),
+    params(("worker_id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "Worker id (UUID)")),
     responses(
         (status = 200, description = "Flushed", body = FlushCacheResponse),
         (status = 206, description = "The worker failed to flush (`partial_success`, with `failed`)", body = FlushCacheResponse),
