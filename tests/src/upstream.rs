@@ -312,7 +312,6 @@ impl UpstreamGateway {
             .args(UPSTREAM_FAST)
             .args(args)
             .env("NO_COLOR", "1")
-            .env("RUST_LOG_STYLE", "never")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
