@@ -346,10 +346,10 @@ pub async fn fetch_whoami(client: &Client, timeout: Duration) -> Polled<Whoami> 
             Ok(p) => Ok(Whoami::Principal(p)),
             Err(e) => match e.status() {
                 Some(404) => Ok(Whoami::NotOffered(match e.unsupported() {
-                    Some(u) => u.gateway.as_ref().map_or_else(
-                        || "this gateway".to_string(),
-                        ToString::to_string,
-                    ),
+                    Some(u) => u
+                        .gateway
+                        .as_ref()
+                        .map_or_else(|| "this gateway".to_string(), ToString::to_string),
                     None => "this gateway".to_string(),
                 })),
                 Some(status @ (401 | 403)) => Ok(Whoami::Refused {

@@ -86,7 +86,7 @@ impl RouteKind {
     pub fn for_path(path: &str) -> Self {
         let path = path.split(['?', '#']).next().unwrap_or_default();
         let path = path.trim_end_matches('/');
-        const PUBLIC: [&str; 8] = [
+        const PUBLIC: [&str; 9] = [
             "/liveness",
             "/readiness",
             "/health",
@@ -95,6 +95,7 @@ impl RouteKind {
             "/get_model_info",
             "/get_server_info",
             "/loads",
+            "/openapi.json",
         ];
         const ADMIN_EXACT: [&str; 5] = [
             "/flush_cache",
@@ -802,6 +803,7 @@ mod tests {
         assert_eq!(RouteKind::for_path("/wasm"), RouteKind::Admin);
         assert_eq!(RouteKind::for_path("/admin/keys"), RouteKind::Admin);
         assert_eq!(RouteKind::for_path("/health"), RouteKind::Public);
+        assert_eq!(RouteKind::for_path("/openapi.json"), RouteKind::Public);
         assert_eq!(RouteKind::for_path("/v1/models"), RouteKind::Serving);
         assert_eq!(RouteKind::for_path("/v1/models/"), RouteKind::Serving);
         assert_eq!(RouteKind::for_path("/v1/models/m%2Fx"), RouteKind::Public);

@@ -13,7 +13,8 @@ impl Client {
     /// Not retried. A worker may take long to answer: raise the client's request timeout (or
     /// build the request with [`ApiRequest::timeout`]) when profiling slow engines.
     pub async fn start_profile(&self, request: &StartProfileRequest) -> Result<ProfileResponse> {
-        let req = ApiRequest::new(Method::POST, "/start_profile", RouteKind::Admin).json(request)?;
+        let req =
+            ApiRequest::new(Method::POST, "/start_profile", RouteKind::Admin).json(request)?;
         self.send_json(req).await
     }
 

@@ -873,9 +873,10 @@ pub struct WorkerInfo {
     /// Job in progress or recently failed for this worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_status: Option<JobStatus>,
-    /// The load monitor's last engine report for this worker (upstream 1.13).
+    /// The load monitor's last engine report for this worker (upstream 1.13). Boxed: most
+    /// workers in a watch diff carry one, and it would double the size of every event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub engine_load: Option<super::loads::WorkerLoadResponse>,
+    pub engine_load: Option<Box<super::loads::WorkerLoadResponse>>,
 }
 
 impl WorkerInfo {
