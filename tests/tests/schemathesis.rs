@@ -24,10 +24,12 @@ use smg_tests::mock::{MockConfig, MockFleet};
 const SCHEMATHESIS: &str = "4.32.5";
 const ADMIN: &str = "fuzz-admin-secret-0001";
 const SERVING: &str = "fuzz-serving-secret-0001";
+/// The seed and examples per operation are fixed; `SMG_FUZZ_SEED` and `SMG_FUZZ_EXAMPLES`
+/// override them to explore further by hand.
 const SEED: &str = "20241205";
 /// Examples per operation and phase: enough to reach every documented answer of the
-/// operations, small enough for a few minutes of CI on two cores.
-const MAX_EXAMPLES: &str = "25";
+/// operations, small enough for about a minute of CI on two cores.
+const MAX_EXAMPLES: &str = "40";
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 const RUN_TIMEOUT: Duration = Duration::from_secs(420);
 
@@ -246,9 +248,9 @@ async fn schemathesis_finds_nothing() {
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
             "--seed",
-            SEED,
+            &std::env::var("SMG_FUZZ_SEED").unwrap_or_else(|_| SEED.into()),
             "--max-examples",
-            MAX_EXAMPLES,
+            &std::env::var("SMG_FUZZ_EXAMPLES").unwrap_or_else(|_| MAX_EXAMPLES.into()),
             "--generation-database",
             "none",
             // One worker: reproducible for a seed, and Hypothesis' lambda introspection is not
