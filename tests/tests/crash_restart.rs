@@ -83,7 +83,7 @@ struct Key {
 }
 
 /// Everything the writers were told, shared by the tasks.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Ledger {
     workers: Vec<OwnedWorker>,
     /// Registrations of unreachable workers acknowledged this round, with when.
@@ -277,7 +277,7 @@ async fn writer(ctx: Arc<Ctx>, w: usize) {
         }
     }
 
-    let deletes_this_round = (w + r) % 4 == 0;
+    let deletes_this_round = (w + r).is_multiple_of(4);
     for n in 1..=MAX_STEPS {
         let id = {
             let l = ctx.ledger();
@@ -442,7 +442,7 @@ async fn audit_request_ids(http: &reqwest::Client, base: &str, since: i64) -> Ha
 async fn check_at_once(ctx: &Ctx, gw: &GatewayProcess, stopped_at: Instant, round_start: i64) {
     let http = &ctx.http;
     let base = &gw.url;
-    let l = ctx.ledger();
+    let l = ctx.ledger().clone();
     let listed: HashMap<String, smg_sdk::WorkerInfo> = list_workers(http, base)
         .await
         .into_iter()
