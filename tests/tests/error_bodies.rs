@@ -13,6 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use smg_tests::harness::{GatewayProcess, eventually};
 use smg_tests::mock::{Fault, MockConfig, MockFleet};
+use smg_tests::wasm;
 
 const ADMIN: &str = "errors-admin-secret-0001";
 const USER: &str = "errors-user-secret-0001";
@@ -21,7 +22,8 @@ const SERVING: &str = "errors-serving-secret-0001";
 /// two reaches the worker and meets its plain-text 413.
 const MAX_PAYLOAD: usize = 3 * 1024 * 1024;
 const MAX_PARSE: usize = 1024;
-const MAX_WASM: usize = 2048;
+/// `--max-wasm-upload-bytes`: room for the fixtures, small enough to exceed cheaply.
+const MAX_WASM: usize = 256 * 1024;
 const WORKER_LIMIT: usize = 2 * 1024 * 1024;
 const NO_WORKER: &str = "0198c1f2-0000-7000-8000-000000000000";
 
@@ -449,6 +451,34 @@ async fn every_layer_answers_d1() {
     )
     .await;
 
+    // A change without a body of its own is still read (bounded) for the audit log.
+    let r = admin(Method::POST, u("/flush_cache"))
+        .header("content-type", "application/json")
+        .body(chunked(too_big.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_d1(
+        "flush_cache with a body over the limit",
+        r,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+    )
+    .await;
+    let r = http()
+        .request(Method::OPTIONS, u("/workers"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_d1(
+        "OPTIONS /workers",
+        r,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+    )
+    .await;
+
     // `/parse/*`'s own limit.
     let parse = json!({"text": "x".repeat(MAX_PARSE * 2), "reasoning_parser": "deepseek_r1"});
     let r = admin(Method::POST, u("/parse/reasoning"))
@@ -622,4 +652,46 @@ async fn every_layer_answers_d1() {
     let r = http().get(u("/health")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), "OK");
+
+    // The WASM middleware (outermost on the serving routes, once a module is attached): its
+    // own body limit (10 MiB, above --max-payload-size here) and a module's rejection.
+    let files = tempfile::tempdir().unwrap();
+    for (name, bytes) in [("pass", wasm::pass_through()), ("reject", wasm::reject())] {
+        let path = files.path().join(format!("{name}.wasm"));
+        std::fs::write(&path, bytes).unwrap();
+        let r = admin(Method::POST, u("/wasm"))
+            .json(&json!({"modules": [{
+                "name": name,
+                "file_path": path.display().to_string(),
+                "module_type": "Middleware",
+                "attach_points": [{"Middleware": "OnRequest"}],
+            }]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+        if name == "pass" {
+            let r = serving(Method::POST, u("/v1/chat/completions"))
+                .header("content-type", "application/json")
+                .body(chunked(chat_body(11 * 1024 * 1024)))
+                .send()
+                .await
+                .unwrap();
+            assert_d1(
+                "a body over the WASM middleware's limit",
+                r,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+            )
+            .await;
+        }
+    }
+    let r = serving(Method::POST, u("/v1/chat/completions"))
+        .json(&json!({"model": "mock-model", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let status = r.status();
+    assert_d1("a module's rejection", r, status, "WASM_MODULE_REJECTED").await;
 }
