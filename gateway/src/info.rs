@@ -8,8 +8,8 @@ use axum::http::HeaderValue;
 use axum::response::Response;
 
 use smg_sdk::{
-    ConnectionMode, ModelCard, ModelList, ModelObject, ReadinessResponse, RuntimeType,
-    WorkerSpec, WorkerType,
+    ConnectionMode, ModelCard, ModelList, ModelObject, ReadinessResponse, RuntimeType, WorkerSpec,
+    WorkerType,
 };
 
 use crate::workers::Registry;
@@ -19,8 +19,7 @@ pub const REASON_ALL_CORDONED: &str =
     "no worker can take traffic: every ready regular worker is cordoned (disabled)";
 /// `/readiness` reason when the healthy workers are all prefill, decode or encode workers,
 /// which this gateway's data plane does not route to.
-pub const REASON_NO_REGULAR: &str =
-    "no worker can take traffic: no regular worker is ready (prefill/decode/encode workers get no requests here)";
+pub const REASON_NO_REGULAR: &str = "no worker can take traffic: no regular worker is ready (prefill/decode/encode workers get no requests here)";
 
 /// Ready when the data plane can route a request: some worker is ready, not cordoned, a
 /// regular worker and reachable over HTTP. Otherwise not ready, with upstream's
@@ -36,8 +35,7 @@ pub fn readiness(registry: &Registry, draining: bool) -> ReadinessResponse {
         .iter()
         .filter(|w| {
             let spec = w.spec();
-            spec.worker_type == WorkerType::Regular
-                && spec.connection_mode == ConnectionMode::Http
+            spec.worker_type == WorkerType::Regular && spec.connection_mode == ConnectionMode::Http
         })
         .collect();
     if regular.iter().any(|w| !w.is_disabled()) {

@@ -23,7 +23,10 @@ use crate::workers::{Registry, Worker};
 /// `version` of this gateway's snapshots: `smg-gateway-<crate version>` (upstream SMG says
 /// `smg-<version>`).
 pub fn snapshot_version() -> String {
-    format!("{GATEWAY_LOADS_VERSION_PREFIX}{}", env!("CARGO_PKG_VERSION"))
+    format!(
+        "{GATEWAY_LOADS_VERSION_PREFIX}{}",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 /// How long a report is shown after it arrived.
@@ -49,8 +52,7 @@ pub fn spawn(
         return;
     }
     tokio::spawn(async move {
-        let mut tick =
-            tokio::time::interval(Duration::from_secs(config.load_poll_interval_secs));
+        let mut tick = tokio::time::interval(Duration::from_secs(config.load_poll_interval_secs));
         // A round slower than the interval is followed by a full interval, not a burst.
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -172,7 +174,10 @@ mod tests {
         assert!(all.version.starts_with(GATEWAY_LOADS_VERSION_PREFIX));
         assert_eq!(all.dp_rank_count, 4);
         let urls: Vec<&str> = all.loads.iter().map(|l| l.worker.as_str()).collect();
-        assert_eq!(urls, ["http://a:1", "http://a:1", "http://b:1", "http://d:1"]);
+        assert_eq!(
+            urls,
+            ["http://a:1", "http://a:1", "http://b:1", "http://d:1"]
+        );
         assert!(all.loads[0].age_ms.unwrap() >= 1500);
         assert!(all.loads[2].age_ms.unwrap() < 1500);
         assert_eq!(all.aggregate.total_running_reqs, 2 + 2 + 3 + 1);

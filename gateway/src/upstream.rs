@@ -45,9 +45,7 @@ pub struct Clients {
 
 impl Clients {
     /// Both clients, from one builder recipe.
-    pub fn build(
-        builder: impl Fn() -> reqwest::ClientBuilder,
-    ) -> Result<Self, reqwest::Error> {
+    pub fn build(builder: impl Fn() -> reqwest::ClientBuilder) -> Result<Self, reqwest::Error> {
         Ok(Self {
             http1: builder().build()?,
             http2: builder().http2_prior_knowledge().build()?,

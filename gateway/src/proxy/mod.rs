@@ -663,7 +663,10 @@ pub fn wrapped_worker_error(
             end -= 1;
         }
         let ellipsis = if end < text.len() { "…" } else { "" };
-        format!("{}{ellipsis} (worker {url} answered {status})", &text[..end])
+        format!(
+            "{}{ellipsis} (worker {url} answered {status})",
+            &text[..end]
+        )
     };
     let mut error = ApiError::new(status, error_type(status), "WORKER_ERROR", message);
     if let Some(secs) = headers

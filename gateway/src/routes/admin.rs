@@ -5,8 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use smg_sdk::{
-    ERROR_CODE_HEADER, FlushCacheResponse, ProfileResponse, StartProfileRequest,
-    StopProfileRequest,
+    ERROR_CODE_HEADER, FlushCacheResponse, ProfileResponse, StartProfileRequest, StopProfileRequest,
 };
 
 use smg_sdk::{ErrorBody, GetLoadsResponse};

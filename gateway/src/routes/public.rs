@@ -6,9 +6,9 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use serde::Deserialize;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 
 use smg_sdk::{ErrorBody, LoadsSnapshot, ModelList, ModelObject, ReadinessResponse};
 
@@ -280,7 +280,12 @@ async fn proxy_get(
         )
     })?;
     if is_error(status) && !is_json(&headers, &body) {
-        return Ok(wrapped_worker_error(&spec.url, status, &headers, Some(&body)));
+        return Ok(wrapped_worker_error(
+            &spec.url,
+            status,
+            &headers,
+            Some(&body),
+        ));
     }
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;

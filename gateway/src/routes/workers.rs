@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
 use smg_sdk::{
-    ErrorBody, FlushCacheResponse, RetireWorkerRequest, WorkerAccepted, WorkerCreated,
-    WorkerInfo, WorkerListResponse, WorkerSpec, WorkerUpdateRequest,
+    ErrorBody, FlushCacheResponse, RetireWorkerRequest, WorkerAccepted, WorkerCreated, WorkerInfo,
+    WorkerListResponse, WorkerSpec, WorkerUpdateRequest,
 };
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};

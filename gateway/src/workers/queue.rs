@@ -102,7 +102,10 @@ mod tests {
         }
         assert_eq!(queue.waiting(), 5);
         match queue.try_push(99) {
-            Err(Refused::Full { job: 99, waiting: 5 }) => {}
+            Err(Refused::Full {
+                job: 99,
+                waiting: 5,
+            }) => {}
             other => panic!("expected Full, got {other:?}"),
         }
         for want in 0..4 {
@@ -110,7 +113,10 @@ mod tests {
         }
         // One replay left: below the capacity, so a new job is admitted behind it.
         queue.try_push(7).unwrap();
-        assert!(matches!(queue.try_push(8), Err(Refused::Full { waiting: 2, .. })));
+        assert!(matches!(
+            queue.try_push(8),
+            Err(Refused::Full { waiting: 2, .. })
+        ));
         assert_eq!(rx.recv().await, Some(4));
         assert_eq!(rx.recv().await, Some(7));
         assert_eq!(queue.waiting(), 0);
@@ -121,7 +127,10 @@ mod tests {
         let (queue, rx) = JobQueue::new(1);
         drop(rx);
         assert!(matches!(queue.try_push(1), Err(Refused::Closed(1))));
-        assert!(matches!(queue.push_acknowledged(2), Err(Refused::Closed(2))));
+        assert!(matches!(
+            queue.push_acknowledged(2),
+            Err(Refused::Closed(2))
+        ));
         assert_eq!(queue.waiting(), 0);
     }
 }

@@ -264,9 +264,7 @@ impl Worker {
             load: self.load(),
             circuit_breaker: Some(self.breaker_state().as_str().to_string()),
             job_status,
-            engine_load: self
-                .engine_load()
-                .map(|load| Box::new(load.report.clone())),
+            engine_load: self.engine_load().map(|load| Box::new(load.report.clone())),
         }
     }
 }

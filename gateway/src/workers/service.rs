@@ -21,8 +21,8 @@ use tokio::sync::{Mutex as AsyncMutex, Semaphore, mpsc};
 
 use super::health::HealthChecker;
 use super::jobs::{ADD_WORKER, JobTracker, REMOVE_WORKER, RETIRE_WORKER};
-use super::registration::Registration;
 use super::queue::{JobQueue, JobReceiver, Refused};
+use super::registration::Registration;
 use super::registry::{Registry, Worker};
 use super::url::validate_worker_url;
 use crate::config::GatewayConfig;
@@ -844,15 +844,12 @@ impl WorkerService {
         let url = worker.url();
         // False once a DELETE (or the worker's removal) has taken over.
         let step = |message: String| {
-            self.jobs.update_if_current(
-                &url,
-                RETIRE_WORKER,
-                JobState::Processing,
-                Some(message),
-            ) && self
-                .registry
-                .get(id)
-                .is_some_and(|w| Arc::ptr_eq(&w, &worker))
+            self.jobs
+                .update_if_current(&url, RETIRE_WORKER, JobState::Processing, Some(message))
+                && self
+                    .registry
+                    .get(id)
+                    .is_some_and(|w| Arc::ptr_eq(&w, &worker))
         };
         let deadline = tokio::time::Instant::now() + timeout;
         let mut shown = None;
@@ -891,7 +888,10 @@ impl WorkerService {
         }
         let flushed = self.fanout().flush_cache(vec![worker.clone()]).await;
         let removing = match flushed.failures().first() {
-            Some(failure) => format!("removing the worker (cache flush failed: {})", failure.error),
+            Some(failure) => format!(
+                "removing the worker (cache flush failed: {})",
+                failure.error
+            ),
             None => "removing the worker".to_string(),
         };
         if !step(removing) {
@@ -936,8 +936,7 @@ impl WorkerService {
 
     /// Worker jobs queued and not yet picked up.
     pub fn queue_depth(&self) -> usize {
-        self.queue.waiting()
-            + self.removals.waiting()
+        self.queue.waiting() + self.removals.waiting()
     }
 
     /// Workers that can take traffic.
@@ -976,11 +975,7 @@ fn pending_info(id: &str, spec: Arc<WorkerSpec>, job: JobStatus) -> WorkerInfo {
 /// new requests only below its capacity); their calls to workers are limited by
 /// `WorkerService::work`. A slot is taken before a job leaves the queue, so the queue's
 /// count is what waits.
-async fn dispatch(
-    service: std::sync::Weak<WorkerService>,
-    mut rx: JobReceiver<Job>,
-    slots: usize,
-) {
+async fn dispatch(service: std::sync::Weak<WorkerService>, mut rx: JobReceiver<Job>, slots: usize) {
     let slots = Arc::new(Semaphore::new(slots));
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -1008,10 +1003,7 @@ fn refused_error<T>(refused: Refused<T>, capacity: usize) -> WorkerError {
 
 /// Run removals and retirements at once: each only waits out its drain, and there is at
 /// most one per registered worker (a repeated DELETE or retire starts no second job).
-async fn dispatch_removals(
-    service: std::sync::Weak<WorkerService>,
-    mut rx: JobReceiver<Removal>,
-) {
+async fn dispatch_removals(service: std::sync::Weak<WorkerService>, mut rx: JobReceiver<Removal>) {
     while let Some(removal) = rx.recv().await {
         let Some(service) = service.upgrade() else {
             return;
