@@ -163,7 +163,9 @@ async fn each_operation_declares_the_credential_its_route_asks_for() {
     let gw = start(&dir).await;
     let (router, document) = smg_gateway::routes::router_and_document(gw.state.clone());
     let document = serde_json::to_value(&document).unwrap();
-    let schemes = document["components"]["securitySchemes"].as_object().unwrap();
+    let schemes = document["components"]["securitySchemes"]
+        .as_object()
+        .unwrap();
     assert!(schemes.contains_key("admin_bearer") && schemes.contains_key("serving_api_key"));
 
     let mut problems = Vec::new();
@@ -172,7 +174,9 @@ async fn each_operation_declares_the_credential_its_route_asks_for() {
         for (method, op) in item.as_object().unwrap() {
             let id = op["operationId"].as_str().unwrap_or_default().to_string();
             if id.is_empty() || !ids.insert(id.clone()) {
-                problems.push(format!("{method} {path}: operationId '{id}' is missing or repeated"));
+                problems.push(format!(
+                    "{method} {path}: operationId '{id}' is missing or repeated"
+                ));
             }
             let answers = op["responses"].as_object().unwrap();
             // `/ha/*` is reserved (decision D4) and answers 501 until it is built.
@@ -207,7 +211,9 @@ async fn each_operation_declares_the_credential_its_route_asks_for() {
                 (false, _) => {}
             }
             if anonymous == 401 && !answers.contains_key("401") {
-                problems.push(format!("{method} {path} answers 401 but does not document it"));
+                problems.push(format!(
+                    "{method} {path} answers 401 but does not document it"
+                ));
             }
         }
     }
