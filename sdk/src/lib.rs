@@ -46,6 +46,24 @@
 //! }
 //! # }
 //! ```
+//!
+//! # Automation examples
+//!
+//! `sdk/examples/` holds one runnable program per job a CI pipeline or an operator's script
+//! does with the gateway. Each reads the gateway URL from `SMG_URL` (default
+//! `http://127.0.0.1:30000`) and the admin token from `SMG_ADMIN_TOKEN`, prints what it did, and
+//! exits non-zero with the cause when something fails:
+//!
+//! | Example | Automation | Routes |
+//! |---|---|---|
+//! | `register_and_wait` | add a worker and wait until it takes traffic | `POST /workers`, `GET /workers/{id}` |
+//! | `retire` | drain a worker and remove it without failing a request | `POST /workers/{id}/retire`, `GET /workers/{id}` |
+//! | `rotate_key` | rotate a runtime API key and hand the new secret on | `GET /admin/api-keys`, `POST /admin/api-keys/{id}/rotate`, `GET /admin/whoami` |
+//! | `loads` | read the engine loads of the fleet | `GET /get_loads`, or `GET /loads` |
+//!
+//! ```text
+//! SMG_URL=http://gateway:30000 SMG_ADMIN_TOKEN=… cargo run -p smg-sdk --example retire -- <worker-id>
+//! ```
 
 #![warn(missing_docs)]
 
