@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use smg_sdk::{
     AddTokenizerRequest, GatewayIdentity, JobState, LoadAggregate, ModelCard, ModelList,
     ReadinessResponse, TokenizerInfo, WasmModule, WorkerEvent, WorkerInfo, WorkerLoads, WorkerSpec,
@@ -20,6 +20,7 @@ use crate::event::{
     Action, ActionOutcome, Effect, Event, LoadsPoll, Source, SourceError, Stamped, WasmState,
     Whoami,
 };
+use crate::keymap::{self, Cmd, Ctx};
 use crate::series::{DEFAULT_CAPACITY, Series};
 use crate::traffic::{self, Rate, TrafficSample};
 
@@ -660,25 +661,6 @@ pub struct ModuleRow<'a> {
     /// Executions per second since the previous poll (from its own counters), once known.
     pub exec_rate: Option<f64>,
 }
-
-/// `:` commands, for completion.
-pub const COMMANDS: [&str; 15] = [
-    "overview",
-    "workers",
-    "models",
-    "tokenizers",
-    "modules",
-    "help",
-    "quit",
-    "refresh",
-    "add",
-    "flush",
-    "cordon",
-    "uncordon",
-    "retire",
-    "filter",
-    "sort",
-];
 
 /// The whole dashboard state.
 #[derive(Debug, Clone)]
@@ -1383,32 +1365,40 @@ impl App {
         self.clamp_tables();
     }
 
-    /// Handle a key press.
+    /// Handle a key press: the [`KEYMAP`](crate::keymap::KEYMAP) says what it does in the
+    /// current mode and view; typing modes take the other keys as text.
     pub fn on_key(&mut self, key: KeyEvent) -> Effect {
         if key.kind == KeyEventKind::Release {
             return Effect::None;
         }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl && key.code == KeyCode::Char('c') {
+        let ctx = match &self.mode {
+            Mode::Normal => Ctx::Normal,
+            Mode::Help => Ctx::Help,
+            Mode::Confirm(_) => Ctx::Confirm,
+            Mode::Form(_) => Ctx::Form,
+            Mode::Filter | Mode::Command(_) => Ctx::Always,
+        };
+        let cmd = keymap::lookup(ctx, self.view, &key).map(|(cmd, _)| cmd);
+        if cmd == Some(Cmd::Quit) {
             return Effect::Quit;
         }
         match std::mem::take(&mut self.mode) {
-            Mode::Normal => self.key_normal(key, ctrl),
+            Mode::Normal => match cmd {
+                Some(cmd) => self.exec(cmd, &key, ""),
+                None => Effect::None,
+            },
             Mode::Filter => self.key_filter(key),
             Mode::Command(text) => self.key_command(key, text),
             Mode::Help => {
-                if !matches!(
-                    key.code,
-                    KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter
-                ) {
+                if cmd != Some(Cmd::Cancel) {
                     self.mode = Mode::Help;
                     return Effect::None;
                 }
                 Effect::Redraw
             }
-            Mode::Confirm(confirm) => match key.code {
-                KeyCode::Char('y' | 'Y') | KeyCode::Enter => Effect::Run(confirm.action),
-                KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => {
+            Mode::Confirm(confirm) => match cmd {
+                Some(Cmd::Submit) => Effect::Run(confirm.action),
+                Some(Cmd::Cancel) => {
                     if let Some(form) = confirm.back {
                         self.mode = Mode::Form(form);
                     }
@@ -1419,39 +1409,46 @@ impl App {
                     Effect::None
                 }
             },
-            Mode::Form(form) => self.key_form(key, form),
+            Mode::Form(form) => self.key_form(key, cmd, form),
         }
     }
 
-    fn key_normal(&mut self, key: KeyEvent, ctrl: bool) -> Effect {
+    /// Run a command of the keymap (from a key, or from `:` with its argument `arg`).
+    fn exec(&mut self, cmd: Cmd, key: &KeyEvent, arg: &str) -> Effect {
         let page = self.page.get().max(1);
-        match key.code {
-            KeyCode::Char('q') if !ctrl => Effect::Quit,
-            KeyCode::Char('?') => {
+        match cmd {
+            Cmd::Quit => Effect::Quit,
+            Cmd::Help => {
                 self.mode = Mode::Help;
                 Effect::Redraw
             }
-            KeyCode::Char(':') => {
+            Cmd::CommandLine => {
                 self.mode = Mode::Command(String::new());
                 Effect::Redraw
             }
-            KeyCode::Char('/') => {
+            Cmd::Filter if key.code == KeyCode::Null => {
+                self.filter = arg.to_string();
+                self.selected = 0;
+                self.filter_changed();
+                if !self.view.filterable() {
+                    self.view = View::Workers;
+                }
+                Effect::Redraw
+            }
+            Cmd::Filter => {
                 if !self.view.filterable() {
                     self.view = View::Workers;
                 }
                 self.mode = Mode::Filter;
                 Effect::Redraw
             }
-            KeyCode::Char('1') => self.show(View::Overview),
-            KeyCode::Char('2') => self.show(View::Workers),
-            KeyCode::Char('3') => self.show(View::Models),
-            KeyCode::Char('4') => self.show(View::Tokenizers),
-            KeyCode::Char('5') => self.show(View::Modules),
-            KeyCode::Char('r') if !ctrl => {
+            Cmd::Show(view) => self.show(view),
+            Cmd::Refresh if key.code == KeyCode::Null => Effect::Refresh,
+            Cmd::Refresh => {
                 self.set_flash("refreshing…", false);
                 Effect::Refresh
             }
-            KeyCode::Esc => match self.view {
+            Cmd::Back => match self.view {
                 View::Detail => self.show(View::Workers),
                 v if v.filterable() && !self.filter.is_empty() => {
                     self.filter.clear();
@@ -1461,15 +1458,13 @@ impl App {
                 View::Models => self.show(View::Workers),
                 _ => Effect::None,
             },
-            KeyCode::Char('j') | KeyCode::Down => self.move_by(1),
-            KeyCode::Char('k') | KeyCode::Up => self.move_by(-1),
-            KeyCode::PageDown => self.move_by(page as isize),
-            KeyCode::PageUp => self.move_by(-(page as isize)),
-            KeyCode::Char('f') if ctrl => self.move_by(page as isize),
-            KeyCode::Char('b') if ctrl => self.move_by(-(page as isize)),
-            KeyCode::Char('g') | KeyCode::Home => self.move_by(isize::MIN),
-            KeyCode::Char('G') | KeyCode::End => self.move_by(isize::MAX),
-            KeyCode::Enter => match self.view {
+            Cmd::Down => self.move_by(1),
+            Cmd::Up => self.move_by(-1),
+            Cmd::PageDown => self.move_by(page as isize),
+            Cmd::PageUp => self.move_by(-(page as isize)),
+            Cmd::First => self.move_by(isize::MIN),
+            Cmd::Last => self.move_by(isize::MAX),
+            Cmd::Open => match self.view {
                 View::Workers => match self.order.get(self.selected) {
                     Some(id) => {
                         self.detail_id = Some(id.clone());
@@ -1488,7 +1483,7 @@ impl App {
                 },
                 _ => Effect::None,
             },
-            KeyCode::Char('s') if !ctrl => {
+            Cmd::SortNext => {
                 let i = Column::ALL
                     .iter()
                     .position(|c| *c == self.sort.column)
@@ -1496,21 +1491,48 @@ impl App {
                 let column = Column::ALL[(i + 1) % Column::ALL.len()];
                 self.sort_by(column, column.numeric())
             }
-            KeyCode::Char('S') => {
+            Cmd::SortFlip => {
                 self.sort.descending = !self.sort.descending;
                 self.refresh_order();
                 Effect::Redraw
             }
-            KeyCode::Char('a') if !ctrl => self.add_in_view(),
-            KeyCode::Char('e') if !ctrl => self.guard_action(|app| match app.target_worker() {
+            Cmd::SortHotkey => {
+                let column = match key.code {
+                    KeyCode::Char(c) => Column::from_hotkey(c),
+                    _ => None,
+                };
+                match column {
+                    Some(column) => {
+                        let descending = if self.sort.column == column {
+                            !self.sort.descending
+                        } else {
+                            column.numeric()
+                        };
+                        self.sort_by(column, descending)
+                    }
+                    None => Effect::None,
+                }
+            }
+            Cmd::SortBy => match Column::from_name(arg.trim_start_matches(['-', '+'])) {
+                Some(column) => {
+                    self.view = View::Workers;
+                    self.sort_by(column, arg.starts_with('-'))
+                }
+                None => {
+                    self.set_flash(format!("unknown column '{arg}' (e.g. :sort -run)"), true);
+                    Effect::Redraw
+                }
+            },
+            Cmd::Add => self.add_in_view(),
+            Cmd::Edit => self.guard_action(|app| match app.target_worker() {
                 Some(w) => {
                     app.mode = Mode::Form(Box::new(Form::edit_worker(w)));
                     Effect::Redraw
                 }
                 None => app.no_target(),
             }),
-            KeyCode::Char('d') if self.view == View::Tokenizers => self.delete_tokenizer(),
-            KeyCode::Char('d') => self.guard_action(|app| match app.target_worker() {
+            Cmd::Delete if self.view == View::Tokenizers => self.delete_tokenizer(),
+            Cmd::Delete => self.guard_action(|app| match app.target_worker() {
                 Some(w) => {
                     let details = worker_lines(w);
                     app.mode = Mode::Confirm(Box::new(Confirm {
@@ -1522,7 +1544,7 @@ impl App {
                 }
                 None => app.no_target(),
             }),
-            KeyCode::Char('c') if !ctrl => self.worker_action(|w| {
+            Cmd::Cordon => self.worker_action(|w| {
                 if w.is_disabled() {
                     Err("already cordoned (u uncordons it)".into())
                 } else {
@@ -1532,7 +1554,7 @@ impl App {
                     ))
                 }
             }),
-            KeyCode::Char('u') if !ctrl => self.worker_action(|w| {
+            Cmd::Uncordon => self.worker_action(|w| {
                 if w.is_disabled() {
                     Ok((
                         Action::UncordonWorker { id: w.id.clone() },
@@ -1542,19 +1564,19 @@ impl App {
                     Err("not cordoned".into())
                 }
             }),
-            KeyCode::Char('x') if !ctrl => self.worker_action(|w| {
+            Cmd::Retire => self.worker_action(|w| {
                 Ok((
                     Action::RetireWorker { id: w.id.clone() },
                     "Cordons it, waits for its in-flight requests, flushes its KV cache, removes it.",
                 ))
             }),
-            KeyCode::Char('f') if !ctrl => self.worker_action(|w| {
+            Cmd::FlushWorker => self.worker_action(|w| {
                 Ok((
                     Action::FlushWorker { id: w.id.clone() },
                     "Flushes this worker's KV cache.",
                 ))
             }),
-            KeyCode::Char('F') => self.guard_action(|app| {
+            Cmd::FlushAll => self.guard_action(|app| {
                 let n = app.workers.len();
                 app.mode = Mode::Confirm(Box::new(Confirm {
                     action: Action::FlushCache,
@@ -1565,18 +1587,14 @@ impl App {
                 }));
                 Effect::Redraw
             }),
-            KeyCode::Char(c) if c.is_ascii_uppercase() => match Column::from_hotkey(c) {
-                Some(column) => {
-                    let descending = if self.sort.column == column {
-                        !self.sort.descending
-                    } else {
-                        column.numeric()
-                    };
-                    self.sort_by(column, descending)
-                }
-                None => Effect::None,
-            },
-            _ => Effect::None,
+            // Key actions, form and dialog commands do nothing here.
+            Cmd::Rotate
+            | Cmd::Disable
+            | Cmd::Enable
+            | Cmd::NextField
+            | Cmd::PrevField
+            | Cmd::Submit
+            | Cmd::Cancel => Effect::None,
         }
     }
 
@@ -1777,67 +1795,31 @@ impl App {
     fn run_command(&mut self, line: &str) -> Effect {
         let (cmd, arg) = line.split_once(' ').unwrap_or((line, ""));
         let arg = arg.trim();
-        match cmd {
-            "" => Effect::Redraw,
-            "q" | "q!" | "quit" | "exit" => Effect::Quit,
-            "overview" | "o" | "1" => self.show(View::Overview),
-            "workers" | "w" | "2" => self.show(View::Workers),
-            "models" | "m" | "3" => self.show(View::Models),
-            "tokenizers" | "tokenizer" | "tok" | "t" | "4" => self.show(View::Tokenizers),
-            "modules" | "module" | "wasm" | "5" => self.show(View::Modules),
-            "help" | "h" | "?" => {
-                self.mode = Mode::Help;
-                Effect::Redraw
-            }
-            "refresh" | "r" => Effect::Refresh,
-            "add" => self.add_in_view(),
-            "flush" => self.key_normal(KeyEvent::from(KeyCode::Char('F')), false),
-            "cordon" => self.key_normal(KeyEvent::from(KeyCode::Char('c')), false),
-            "uncordon" => self.key_normal(KeyEvent::from(KeyCode::Char('u')), false),
-            "retire" => self.key_normal(KeyEvent::from(KeyCode::Char('x')), false),
-            "filter" => {
-                self.filter = arg.to_string();
-                self.selected = 0;
-                self.filter_changed();
-                if !self.view.filterable() {
-                    self.view = View::Workers;
-                }
-                Effect::Redraw
-            }
-            "sort" => match Column::from_name(arg.trim_start_matches(['-', '+'])) {
-                Some(column) => {
-                    self.view = View::Workers;
-                    self.sort_by(column, arg.starts_with('-'))
-                }
-                None => {
-                    self.set_flash(format!("unknown column '{arg}' (e.g. :sort -run)"), true);
-                    Effect::Redraw
-                }
-            },
-            other => {
-                self.set_flash(format!("unknown command ':{other}' (try :help)"), true);
+        if cmd.is_empty() {
+            return Effect::Redraw;
+        }
+        match keymap::command(cmd, self.view).and_then(|b| b.cmd) {
+            // `Null`: no key was pressed (e.g. `:refresh` shows no "refreshing…").
+            Some(c) => self.exec(c, &KeyEvent::from(KeyCode::Null), arg),
+            None => {
+                self.set_flash(format!("unknown command ':{cmd}' (try :help)"), true);
                 Effect::Redraw
             }
         }
     }
 
-    fn key_form(&mut self, key: KeyEvent, mut form: Box<Form>) -> Effect {
+    fn key_form(&mut self, key: KeyEvent, cmd: Option<Cmd>, mut form: Box<Form>) -> Effect {
         let n = form.fields.len().max(1);
-        match key.code {
-            KeyCode::Esc => return Effect::Redraw,
-            KeyCode::Tab | KeyCode::Down => form.focus = (form.focus + 1) % n,
-            KeyCode::BackTab | KeyCode::Up => form.focus = (form.focus + n - 1) % n,
-            KeyCode::Backspace => {
+        match (cmd, key.code) {
+            (Some(Cmd::Cancel), _) => return Effect::Redraw,
+            (Some(Cmd::NextField), _) => form.focus = (form.focus + 1) % n,
+            (Some(Cmd::PrevField), _) => form.focus = (form.focus + n - 1) % n,
+            (_, KeyCode::Backspace) => {
                 if let Some(f) = form.fields.get_mut(form.focus) {
                     f.value.pop();
                 }
             }
-            KeyCode::Char(c) => {
-                if let Some(f) = form.fields.get_mut(form.focus) {
-                    f.value.push(c);
-                }
-            }
-            KeyCode::Enter => match form.submit() {
+            (Some(Cmd::Submit), _) => match form.submit() {
                 Ok(action) => {
                     form.error = None;
                     let details = match &action {
@@ -1855,6 +1837,11 @@ impl App {
                 }
                 Err(e) => form.error = Some(e),
             },
+            (_, KeyCode::Char(c)) => {
+                if let Some(f) = form.fields.get_mut(form.focus) {
+                    f.value.push(c);
+                }
+            }
             _ => {
                 self.mode = Mode::Form(form);
                 return Effect::None;
@@ -1868,8 +1855,7 @@ impl App {
 /// Commands starting with `prefix`.
 pub fn complete(prefix: &str) -> Vec<&'static str> {
     let prefix = prefix.trim_start();
-    COMMANDS
-        .into_iter()
+    keymap::command_names()
         .filter(|c| c.starts_with(prefix) && !prefix.contains(' '))
         .collect()
 }

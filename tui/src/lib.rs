@@ -21,6 +21,7 @@ pub mod event;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod format;
+pub mod keymap;
 mod runtime;
 pub mod series;
 pub mod sources;

@@ -397,44 +397,7 @@ fn draw_hints(area: Rect, buf: &mut Buffer, app: &App, view: View) {
         .fg(Color::DarkGray)
         .add_modifier(Modifier::CROSSED_OUT);
     let allowed = app.actions_allowed();
-    let mut hints: Vec<(&str, &str, bool)> = Vec::new();
-    match view {
-        View::Overview => hints.extend([("1-5", "views", false), ("r", "refresh", false)]),
-        View::Workers => hints.extend([
-            ("j/k", "move", false),
-            ("⏎", "detail", false),
-            ("/", "filter", false),
-            ("s/S", "sort", false),
-        ]),
-        View::Detail => hints.extend([("Esc", "back", false)]),
-        View::Models => hints.extend([
-            ("j/k", "move", false),
-            ("⏎", "workers", false),
-            ("/", "filter", false),
-        ]),
-        View::Tokenizers | View::Modules => {
-            hints.extend([("j/k", "move", false), ("/", "filter", false)])
-        }
-    }
-    match view {
-        View::Tokenizers => hints.extend([("a", "add tokenizer", true), ("d", "delete", true)]),
-        View::Modules => {}
-        View::Workers | View::Detail => hints.extend([
-            ("a", "add", true),
-            ("e", "edit", true),
-            ("c/u", "cordon", true),
-            ("x", "retire", true),
-            ("d", "delete", true),
-        ]),
-        _ => hints.extend([("a", "add", true)]),
-    }
-    hints.extend([
-        ("F", "flush", true),
-        ("r", "refresh", false),
-        (":", "cmd", false),
-        ("?", "help", false),
-        ("q", "quit", false),
-    ]);
+    let hints = crate::keymap::hints(view);
     let mut spans = vec![Span::raw(" ")];
     let mut seen = std::collections::HashSet::new();
     for (k, label, action) in hints {

@@ -9,68 +9,6 @@ use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 use crate::app::{App, Confirm, Form};
 use crate::event::Action;
 
-/// Every key binding, by section (the help overlay and the docs use this list).
-pub const KEYS: &[(&str, &[(&str, &str)])] = &[
-    (
-        "Views",
-        &[
-            ("1  :overview", "fleet overview"),
-            ("2  :workers", "worker table"),
-            ("3  :models", "models and their workers"),
-            ("4  :tokenizers", "tokenizers and load status"),
-            ("5  :modules", "WASM modules and executions"),
-            ("?  :help", "this help (Esc closes)"),
-            ("Enter", "worker detail / workers of model"),
-            ("Esc", "back, or clear the filter"),
-            (":", "command line (Tab completes)"),
-            ("q  Ctrl-C  :q", "quit"),
-        ],
-    ),
-    (
-        "Move",
-        &[
-            ("j  k  ↓  ↑", "next / previous row"),
-            ("g  G  Home  End", "first / last row"),
-            ("PgDn  PgUp", "page down / up"),
-            ("Ctrl-f  Ctrl-b", "page down / up"),
-        ],
-    ),
-    (
-        "Filter and sort",
-        &[
-            ("/", "filter the table of the view"),
-            ("s  S", "next sort column / flip direction"),
-            ("I U M T R A", "sort: id url model type runtime status"),
-            ("B N W K H O", "sort: breaker run wait usage hit tok/s"),
-            ("Q E L P", "sort: req/s err% load prio"),
-            ("", "(Shift+letter; again flips the direction)"),
-            (":sort -run", "sort by a column (- = descending)"),
-        ],
-    ),
-    (
-        "Actions (confirmed first)",
-        &[
-            ("a  :add", "add a worker (tokenizer in view 4)"),
-            ("e", "edit priority / cost / labels"),
-            ("d  Ctrl-d", "delete the selected worker / tokenizer"),
-            ("c  :cordon", "cordon: no new traffic, stays listed"),
-            ("u  :uncordon", "take traffic again"),
-            ("x  :retire", "cordon, drain, flush, then remove"),
-            ("f", "flush the selected worker's KV cache"),
-            ("F  :flush", "flush the KV cache of all workers"),
-            ("r  :refresh", "poll every source now"),
-        ],
-    ),
-    (
-        "In forms and prompts",
-        &[
-            ("Tab  Shift-Tab", "next / previous field"),
-            ("Enter", "submit, then y to confirm"),
-            ("Esc", "cancel"),
-        ],
-    ),
-];
-
 /// A `w`×`h` rectangle centred in `area` (clamped to it).
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
@@ -87,13 +25,13 @@ pub(super) fn help(area: Rect, buf: &mut Buffer, app: &App) {
     let key_style = Style::new().fg(Color::Cyan).bold();
     let mut left: Vec<Line> = Vec::new();
     let mut right: Vec<Line> = Vec::new();
-    for (i, (section, keys)) in KEYS.iter().enumerate() {
+    for (i, (section, keys)) in crate::keymap::help_sections().into_iter().enumerate() {
         let col = if i < 2 { &mut left } else { &mut right };
-        col.push(Line::styled(*section, Style::new().bold().underlined()));
-        for (k, d) in keys.iter() {
+        col.push(Line::styled(section, Style::new().bold().underlined()));
+        for (k, d) in keys {
             col.push(Line::from(vec![
                 Span::styled(format!("{k:<17}"), key_style),
-                Span::raw(*d),
+                Span::raw(d),
             ]));
         }
         col.push(Line::default());
