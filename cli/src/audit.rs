@@ -10,7 +10,7 @@ use smg_sdk::{AuditEvent, AuditOutcome, AuditQuery};
 
 use crate::Ctx;
 use crate::exit::{Exit, UsageError};
-use crate::output::{Format, diag, render_table};
+use crate::output::{Format, Listing, diag, render_table};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -77,14 +77,14 @@ pub async fn run(ctx: &Ctx, args: AuditArgs) -> Result<Exit> {
         diag("note: the gateway runs with --disable-audit-log; nothing is recorded");
     }
     if !args.follow {
-        if ctx.out.structured(&first)? {
-            return Ok(Exit::Ok);
-        }
-        if first.events.is_empty() {
-            diag("No audit events found.");
-            return Ok(Exit::Ok);
-        }
-        print_events(ctx, &first.events, true)?;
+        let listing = Listing {
+            items: &chronological(&first.events),
+            name: |e| e.id.clone(),
+            empty: Some("No audit events found."),
+            footer: None,
+        };
+        ctx.out
+            .list(&first, listing, |events| events_table(ctx, events))?;
         return Ok(Exit::Ok);
     }
     // Follow: oldest first, then only what is new, polling from the newest seen instant.
@@ -126,8 +126,7 @@ pub async fn run(ctx: &Ctx, args: AuditArgs) -> Result<Exit> {
 
 /// Events in chronological order (oldest first) for people; JSON Lines with `-o json`.
 fn print_events(ctx: &Ctx, events: &[AuditEvent], header: bool) -> Result<()> {
-    let mut ordered: Vec<&AuditEvent> = events.iter().collect();
-    ordered.sort_by_key(|e| e.timestamp);
+    let ordered = chronological(events);
     match ctx.out.format {
         Format::Json => {
             for e in ordered {
@@ -148,41 +147,7 @@ fn print_events(ctx: &Ctx, events: &[AuditEvent], header: bool) -> Result<()> {
             Ok(())
         }
         Format::Table | Format::Wide => {
-            let wide = ctx.out.format == Format::Wide;
-            let rows: Vec<Vec<String>> = ordered
-                .iter()
-                .map(|e| {
-                    let mut row = vec![
-                        e.timestamp
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        e.principal_id.clone().unwrap_or_else(|| "-".into()),
-                        e.role.map_or("-".into(), |r| r.to_string()),
-                        e.method.clone(),
-                        e.path.clone(),
-                        e.status.to_string(),
-                        outcome(ctx, e.outcome),
-                    ];
-                    if wide {
-                        row.push(e.auth_method.clone().unwrap_or_else(|| "-".into()));
-                        row.push(e.request_id.clone().unwrap_or_else(|| "-".into()));
-                        row.push(e.summary.clone().unwrap_or_else(|| "-".into()));
-                    }
-                    row
-                })
-                .collect();
-            let mut head = vec![
-                "TIME",
-                "PRINCIPAL",
-                "ROLE",
-                "METHOD",
-                "PATH",
-                "STATUS",
-                "OUTCOME",
-            ];
-            if wide {
-                head.extend(["AUTH METHOD", "REQUEST ID", "SUMMARY"]);
-            }
-            let table = render_table(&head, &rows);
+            let table = events_table(ctx, &ordered);
             if header {
                 ctx.out.write(&table)
             } else {
@@ -192,6 +157,51 @@ fn print_events(ctx: &Ctx, events: &[AuditEvent], header: bool) -> Result<()> {
             }
         }
     }
+}
+
+/// Oldest first.
+fn chronological(events: &[AuditEvent]) -> Vec<&AuditEvent> {
+    let mut ordered: Vec<&AuditEvent> = events.iter().collect();
+    ordered.sort_by_key(|e| e.timestamp);
+    ordered
+}
+
+fn events_table(ctx: &Ctx, events: &[&AuditEvent]) -> String {
+    let wide = ctx.out.format == Format::Wide;
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            let mut row = vec![
+                e.timestamp
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                e.principal_id.clone().unwrap_or_else(|| "-".into()),
+                e.role.map_or("-".into(), |r| r.to_string()),
+                e.method.clone(),
+                e.path.clone(),
+                e.status.to_string(),
+                outcome(ctx, e.outcome),
+            ];
+            if wide {
+                row.push(e.auth_method.clone().unwrap_or_else(|| "-".into()));
+                row.push(e.request_id.clone().unwrap_or_else(|| "-".into()));
+                row.push(e.summary.clone().unwrap_or_else(|| "-".into()));
+            }
+            row
+        })
+        .collect();
+    let mut head = vec![
+        "TIME",
+        "PRINCIPAL",
+        "ROLE",
+        "METHOD",
+        "PATH",
+        "STATUS",
+        "OUTCOME",
+    ];
+    if wide {
+        head.extend(["AUTH METHOD", "REQUEST ID", "SUMMARY"]);
+    }
+    render_table(&head, &rows)
 }
 
 fn outcome(ctx: &Ctx, o: AuditOutcome) -> String {

@@ -11,7 +11,7 @@ use smg_sdk::SecretString;
 use smg_sdk::config::{ConfigFile, Context};
 
 use crate::exit::{Exit, UsageError};
-use crate::output::{self, Format, Output, diag};
+use crate::output::{self, Listing, Output, diag, render_table};
 use crate::{GlobalArgs, config_path};
 
 #[derive(Debug, Subcommand)]
@@ -137,21 +137,18 @@ fn list(out: &Output, file: &ConfigFile) -> Result<Exit> {
         current_context: current,
         contexts: views,
     };
-    if out.structured(&doc)? {
-        return Ok(Exit::Ok);
-    }
-    if out.format == Format::Name {
-        for v in &doc.contexts {
-            out.line(v.name)?;
-        }
-        return Ok(Exit::Ok);
-    }
-    if doc.contexts.is_empty() {
-        diag("No contexts defined (smgctl context set NAME --url URL).");
-        return Ok(Exit::Ok);
-    }
-    let rows: Vec<Vec<String>> = doc
-        .contexts
+    let listing = Listing {
+        items: &doc.contexts,
+        name: |v| v.name.to_string(),
+        empty: Some("No contexts defined (smgctl context set NAME --url URL)."),
+        footer: None,
+    };
+    out.list(&doc, listing, contexts_table)?;
+    Ok(Exit::Ok)
+}
+
+fn contexts_table(contexts: &[ContextView<'_>]) -> String {
+    let rows: Vec<Vec<String>> = contexts
         .iter()
         .map(|v| {
             let token = match (&v.token, &v.token_file) {
@@ -168,8 +165,7 @@ fn list(out: &Output, file: &ConfigFile) -> Result<Exit> {
             ]
         })
         .collect();
-    out.table(&["CURRENT", "NAME", "URL", "TOKEN", "API KEY"], &rows)?;
-    Ok(Exit::Ok)
+    render_table(&["CURRENT", "NAME", "URL", "TOKEN", "API KEY"], &rows)
 }
 
 /// The value of a global flag only when it was typed on the command line (not from its env var).

@@ -2,10 +2,10 @@
 
 use color_eyre::eyre::Result;
 use serde::Serialize;
-use smg_sdk::{GatewayKind, ModelList, ReadinessResponse};
+use smg_sdk::{GatewayKind, ModelList, ModelObject, ReadinessResponse};
 
 use crate::exit::{self, Exit, HintScope};
-use crate::output::{self, Format, Output, diag, render_kv, render_table};
+use crate::output::{self, Listing, Output, diag, render_kv, render_table};
 use crate::{Ctx, GlobalArgs};
 
 /// `health -o json|yaml`.
@@ -67,21 +67,18 @@ pub async fn ready(ctx: &Ctx) -> Result<Exit> {
 
 pub async fn models(ctx: &Ctx) -> Result<Exit> {
     let list: ModelList = ctx.client.models().await?;
-    if ctx.out.structured(&list)? {
-        return Ok(Exit::Ok);
-    }
-    if ctx.out.format == Format::Name {
-        for m in &list.data {
-            ctx.out.line(&m.id)?;
-        }
-        return Ok(Exit::Ok);
-    }
-    if list.data.is_empty() {
-        diag("No models found.");
-        return Ok(Exit::Ok);
-    }
-    let rows: Vec<Vec<String>> = list
-        .data
+    let listing = Listing {
+        items: &list.data,
+        name: |m| m.id.clone(),
+        empty: Some("No models found."),
+        footer: None,
+    };
+    ctx.out.list(&list, listing, models_table)?;
+    Ok(Exit::Ok)
+}
+
+fn models_table(models: &[ModelObject]) -> String {
+    let rows: Vec<Vec<String>> = models
         .iter()
         .map(|m| {
             let created = u64::try_from(m.created)
@@ -97,9 +94,7 @@ pub async fn models(ctx: &Ctx) -> Result<Exit> {
             vec![m.id.clone(), m.owned_by.clone(), created]
         })
         .collect();
-    ctx.out
-        .write(&render_table(&["ID", "OWNED BY", "CREATED"], &rows))?;
-    Ok(Exit::Ok)
+    render_table(&["ID", "OWNED BY", "CREATED"], &rows)
 }
 
 pub async fn server_info(ctx: &Ctx) -> Result<Exit> {

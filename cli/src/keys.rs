@@ -2,7 +2,6 @@
 //! is printed to stdout once (alone on a line in table mode, so `$(smgctl keys create …)`
 //! captures it), with a warning on stderr.
 
-use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,7 +12,8 @@ use smg_sdk::{ApiKeyCreateRequest, ApiKeyInfo, ApiKeyUpdateRequest, Role, Secret
 
 use crate::Ctx;
 use crate::exit::{Exit, UsageError};
-use crate::output::{Format, diag, render_kv};
+use crate::output::{Format, Listing, diag, render_kv, render_table};
+use crate::toolkit::Consent;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCmd {
@@ -170,11 +170,12 @@ pub async fn run(ctx: &Ctx, cmd: KeysCmd) -> Result<Exit> {
             print_action(ctx, &done, "disabled")
         }
         KeysCmd::Delete { id, yes } => {
-            confirm_or_refuse(
-                ctx,
-                yes,
-                &format!("Delete API key '{id}'? Clients using it stop working"),
-            )?;
+            let consent = Consent::require(ctx, yes, &format!("delete API key '{id}'"))?;
+            if !consent.confirm(&format!(
+                "Delete API key '{id}'? Clients using it stop working"
+            )) {
+                return Ok(Exit::Failure);
+            }
             let done = ctx.client.keys().delete(&id).await?;
             print_action(ctx, &done, "deleted")
         }
@@ -231,22 +232,30 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> Result<Exit> {
 
 async fn list(ctx: &Ctx) -> Result<Exit> {
     let list = ctx.client.keys().list().await?;
-    if ctx.out.structured(&list)? {
-        return Ok(Exit::Ok);
-    }
-    if ctx.out.format == Format::Name {
-        for k in &list.keys {
-            ctx.out.line(&k.id)?;
-        }
-        return Ok(Exit::Ok);
-    }
-    if list.keys.is_empty() {
-        diag("No API keys found.");
-        return Ok(Exit::Ok);
-    }
+    let listing = Listing {
+        items: &list.keys,
+        name: |k| k.id.clone(),
+        empty: Some("No API keys found."),
+        footer: None,
+    };
+    ctx.out.list(&list, listing, |keys| {
+        // The summary counts every key, so it only follows a table.
+        let s = &list.summary;
+        format!(
+            "{}\n{} keys: {} active, {} expired, {} disabled\n",
+            keys_table(ctx, keys),
+            s.total,
+            s.active,
+            s.expired,
+            s.disabled
+        )
+    })?;
+    Ok(Exit::Ok)
+}
+
+fn keys_table(ctx: &Ctx, keys: &[ApiKeyInfo]) -> String {
     let wide = ctx.out.format == Format::Wide;
-    let rows: Vec<Vec<String>> = list
-        .keys
+    let rows: Vec<Vec<String>> = keys
         .iter()
         .map(|k| {
             let mut row = vec![
@@ -280,13 +289,7 @@ async fn list(ctx: &Ctx) -> Result<Exit> {
     } else {
         &["ID", "NAME", "ROLE", "STATUS", "KEY", "EXPIRES"]
     };
-    ctx.out.table(header, &rows)?;
-    let s = list.summary;
-    ctx.out.line(format_args!(
-        "\n{} keys: {} active, {} expired, {} disabled",
-        s.total, s.active, s.expired, s.disabled
-    ))?;
-    Ok(Exit::Ok)
+    render_table(header, &rows)
 }
 
 fn status(ctx: &Ctx, k: &ApiKeyInfo) -> String {
@@ -390,11 +393,12 @@ async fn update(ctx: &Ctx, args: UpdateArgs) -> Result<Exit> {
 }
 
 async fn rotate(ctx: &Ctx, id: &str, yes: bool) -> Result<Exit> {
-    confirm_or_refuse(
-        ctx,
-        yes,
-        &format!("Rotate API key '{id}'? Its current secret stops working at once"),
-    )?;
+    let consent = Consent::require(ctx, yes, &format!("rotate API key '{id}'"))?;
+    if !consent.confirm(&format!(
+        "Rotate API key '{id}'? Its current secret stops working at once"
+    )) {
+        return Ok(Exit::Failure);
+    }
     let rotated = ctx.client.keys().rotate(id).await?;
     if ctx.out.structured(&rotated)? {
         warn_shown_once();
@@ -407,30 +411,4 @@ async fn rotate(ctx: &Ctx, id: &str, yes: bool) -> Result<Exit> {
     ));
     warn_shown_once();
     Ok(Exit::Ok)
-}
-
-/// Ask on a terminal; without one, require `--yes`.
-fn confirm_or_refuse(ctx: &Ctx, yes: bool, question: &str) -> Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !ctx.stdin_tty {
-        return Err(UsageError(format!(
-            "refusing without --yes: stdin is not a terminal, so there is no one to confirm ({question})"
-        ))
-        .into());
-    }
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "{question} [y/N] ");
-    let _ = err.flush();
-    drop(err);
-    let mut answer = String::new();
-    if std::io::stdin().lock().read_line(&mut answer).is_err() {
-        return Err(eyre!("aborted"));
-    }
-    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-        Ok(())
-    } else {
-        Err(eyre!("aborted"))
-    }
 }

@@ -15,7 +15,7 @@ use smg_sdk::{FleetLoads, FlushCacheResponse, LoadAggregate, SchedulerLoadSnapsh
 
 use crate::Ctx;
 use crate::exit::{self, Exit, HintScope, UsageError};
-use crate::output::{CLEAR_SCREEN, Format, diag, render_table};
+use crate::output::{CLEAR_SCREEN, Format, Listing, diag, render_table};
 
 #[derive(Debug, Args)]
 pub struct LoadsArgs {
@@ -71,19 +71,17 @@ pub async fn loads(ctx: &Ctx, args: LoadsArgs) -> Result<Exit> {
         return watch(ctx, &args).await;
     }
     let loads = args.fetch(ctx).await?;
-    if ctx.out.structured(&loads)? {
-        return Ok(Exit::Ok);
-    }
-    if ctx.out.format == Format::Name {
-        for w in &loads.workers {
-            ctx.out.line(&w.worker)?;
-        }
-        return Ok(Exit::Ok);
-    }
-    match loads_text(ctx, &loads) {
-        Some(text) => ctx.out.write(&text)?,
-        None => diag(empty_message(&args)),
-    }
+    let empty = empty_message(&args);
+    let listing = Listing {
+        items: &loads.workers,
+        name: |w| w.worker.clone(),
+        empty: Some(&empty),
+        footer: None,
+    };
+    // Only called with workers to show, so the text is there.
+    ctx.out.list(&loads, listing, |_| {
+        loads_text(ctx, &loads).unwrap_or_default()
+    })?;
     Ok(Exit::Ok)
 }
 

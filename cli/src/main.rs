@@ -5,10 +5,13 @@
 //! to stdout, diagnostics to stderr; [`exit`] maps errors to the documented exit codes.
 //!
 //! Adding a noun: create `src/<noun>.rs` with a clap `Subcommand` enum and
-//! `pub async fn run(ctx: &Ctx, cmd) -> Result<Exit>` (print with `ctx.out`: `structured()` for
-//! `-o json|yaml`, `table()`/`render_kv()` for people, `line()` for `-o name`), then add a
-//! variant to [`Command`] and one arm to [`run`]. SDK errors propagate with `?`; their exit
-//! code and hints are chosen in [`exit::report`].
+//! `pub async fn run(ctx: &Ctx, cmd) -> Result<Exit>` (print with `ctx.out`: `list()` for a
+//! listing in every format, `structured()` for `-o json|yaml`, `render_kv()` for people,
+//! `line()` for `-o name`), then add a variant to [`Command`] and one arm to [`run`]. A
+//! destructive command asks through [`toolkit::Consent`], a wait shows a [`toolkit::Spinner`],
+//! and a command taking several ids acts through [`toolkit::Targets`] (its `--help` shows
+//! [`toolkit::SEVERAL_IDS_HELP`]). SDK errors propagate with `?`; their exit code and hints
+//! are chosen in [`exit::report`].
 
 mod api;
 mod audit;
@@ -24,6 +27,7 @@ mod output;
 mod parse;
 mod profile;
 mod tokenizers;
+mod toolkit;
 mod wasm;
 mod whoami;
 mod workers;

@@ -71,6 +71,20 @@ pub fn color_enabled(no_color_flag: bool) -> bool {
     io::stdout().is_terminal()
 }
 
+/// What a list command shows besides its wire document; [`Output::list`] prints it.
+pub struct Listing<'a, T> {
+    /// The items, in the order shown.
+    pub items: &'a [T],
+    /// An item's line with `-o name`.
+    pub name: fn(&T) -> String,
+    /// Said on stderr instead of the table when there are no items; `None` draws the table
+    /// anyway.
+    pub empty: Option<&'a str>,
+    /// A line for people after the table, or after the empty note: a summary that holds for
+    /// an empty list too.
+    pub footer: Option<String>,
+}
+
 /// How a command prints its results.
 #[derive(Debug)]
 pub struct Output {
@@ -180,6 +194,54 @@ impl Output {
             Format::Yaml => self.yaml(value),
             _ => self.json(value),
         }
+    }
+
+    /// A list command's result, the same for every noun: the wire document `doc` with
+    /// `-o json|yaml` (or through `--jq`), one name per item with `-o name`, else the table
+    /// `table` renders for the items (its width from `-o wide`), or `listing.empty` on stderr
+    /// when there is none.
+    pub fn list<D: Serialize + ?Sized, T>(
+        &self,
+        doc: &D,
+        listing: Listing<'_, T>,
+        table: impl FnOnce(&[T]) -> String,
+    ) -> Result<()> {
+        if self.structured(doc)? {
+            return Ok(());
+        }
+        let (stdout, stderr) = self.list_text(listing, table);
+        if let Some(note) = stderr {
+            diag(note);
+        }
+        if stdout.is_empty() {
+            return Ok(());
+        }
+        write_stdout(&stdout)
+    }
+
+    /// [`Output::list`] for `-o name|table|wide`: what goes to stdout, and the note for stderr.
+    fn list_text<T>(
+        &self,
+        listing: Listing<'_, T>,
+        table: impl FnOnce(&[T]) -> String,
+    ) -> (String, Option<String>) {
+        if self.format == Format::Name {
+            let names = listing
+                .items
+                .iter()
+                .map(|item| format!("{}\n", (listing.name)(item)))
+                .collect();
+            return (names, None);
+        }
+        let (mut text, note) = match listing.empty {
+            Some(note) if listing.items.is_empty() => (String::new(), Some(note.to_string())),
+            _ => (table(listing.items), None),
+        };
+        if let Some(footer) = listing.footer {
+            text.push_str(&footer);
+            text.push('\n');
+        }
+        (text, note)
     }
 
     /// Print a table (nothing at all when there are no rows and no header).
@@ -297,6 +359,72 @@ mod tests {
     fn kv_aligns_and_indents() {
         let t = render_kv(&[("ID", "1".into()), ("Labels", "a=1\nb=2".into())]);
         assert_eq!(t, "ID:      1\nLabels:  a=1\n         b=2\n");
+    }
+
+    fn listing<'a>(items: &'a [&'a str], footer: Option<&str>) -> Listing<'a, &'a str> {
+        Listing {
+            items,
+            name: |s| format!("n/{s}"),
+            empty: Some("Nothing here."),
+            footer: footer.map(str::to_string),
+        }
+    }
+
+    fn table_of(items: &[&str]) -> String {
+        render_table(
+            &["ITEM"],
+            &items
+                .iter()
+                .map(|s| vec![s.to_string()])
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn list_prints_names_one_per_line_and_nothing_else() {
+        let out = Output::new(Format::Name, false, None);
+        assert_eq!(
+            out.list_text(listing(&["a", "b"], Some("total 2")), table_of),
+            ("n/a\nn/b\n".to_string(), None)
+        );
+        // An empty list prints no names and no note.
+        assert_eq!(
+            out.list_text(listing(&[], Some("total 0")), table_of),
+            (String::new(), None)
+        );
+    }
+
+    #[test]
+    fn list_draws_the_table_then_the_footer() {
+        for format in [Format::Table, Format::Wide] {
+            let out = Output::new(format, false, None);
+            assert_eq!(
+                out.list_text(listing(&["a"], Some("\ntotal 1")), table_of),
+                ("ITEM\na\n\ntotal 1\n".to_string(), None)
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_list_is_a_note_on_stderr_unless_the_table_is_wanted_anyway() {
+        let out = Output::new(Format::Table, false, None);
+        assert_eq!(
+            out.list_text(listing(&[], None), table_of),
+            (String::new(), Some("Nothing here.".to_string()))
+        );
+        // The footer still holds for an empty list.
+        assert_eq!(
+            out.list_text(listing(&[], Some("total 0")), table_of),
+            ("total 0\n".to_string(), Some("Nothing here.".to_string()))
+        );
+        let always = Listing {
+            empty: None,
+            ..listing(&[], None)
+        };
+        assert_eq!(
+            out.list_text(always, table_of),
+            ("ITEM\n".to_string(), None)
+        );
     }
 
     #[test]

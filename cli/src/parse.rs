@@ -11,7 +11,7 @@ use smg_sdk::{FunctionCallParseResponse, ParserList, ReasoningParseResponse, Too
 
 use crate::Ctx;
 use crate::exit::{Exit, UsageError};
-use crate::output::{Format, diag, render_table};
+use crate::output::{Format, Listing, diag, render_table};
 
 #[derive(Debug, Subcommand)]
 pub enum ParseCmd {
@@ -153,19 +153,25 @@ fn push_block(out: &mut String, text: &str) {
 
 async fn list(ctx: &Ctx) -> Result<Exit> {
     let list = ctx.client.parsers().await?;
-    if ctx.out.structured(&list)? {
-        return Ok(Exit::Ok);
-    }
-    if ctx.out.format == Format::Name {
-        for name in &list.tool_call_parsers {
-            ctx.out.line(format_args!("tool-call/{name}"))?;
-        }
-        for name in &list.reasoning_parsers {
-            ctx.out.line(format_args!("reasoning/{name}"))?;
-        }
-        return Ok(Exit::Ok);
-    }
-    ctx.out.write(&list_table(&list))?;
+    // Both kinds in one list of names, each with its kind: `-o name` prints them all.
+    let names: Vec<String> = list
+        .tool_call_parsers
+        .iter()
+        .map(|name| format!("tool-call/{name}"))
+        .chain(
+            list.reasoning_parsers
+                .iter()
+                .map(|name| format!("reasoning/{name}")),
+        )
+        .collect();
+    let listing = Listing {
+        items: &names,
+        name: String::clone,
+        // The two empty columns say it.
+        empty: None,
+        footer: None,
+    };
+    ctx.out.list(&list, listing, |_| list_table(&list))?;
     Ok(Exit::Ok)
 }
 

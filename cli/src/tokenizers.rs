@@ -1,7 +1,7 @@
 //! `smgctl tokenizers …` (the registry: list, get, status, add, delete) and `smgctl tokenize` /
 //! `smgctl detokenize` (serving routes, with the API key).
 
-use std::io::{BufRead, Read, Write};
+use std::io::Read;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -12,8 +12,9 @@ use smg_sdk::{
 };
 
 use crate::Ctx;
-use crate::exit::{self, Exit, HintScope, UsageError};
-use crate::output::{Format, diag, render_kv, render_table};
+use crate::exit::{Exit, HintScope, UsageError};
+use crate::output::{Format, Listing, diag, render_kv, render_table};
+use crate::toolkit::{Consent, SEVERAL_IDS_HELP, Spinner, Targets, plural};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenizersCmd {
@@ -41,7 +42,7 @@ pub enum TokenizersCmd {
     /// Remove tokenizers, by id or name (DELETE /v1/tokenizers/ID)
     ///
     /// Asks for confirmation on a terminal; without a terminal, --yes is required.
-    #[command(visible_alias = "rm")]
+    #[command(visible_alias = "rm", after_help = SEVERAL_IDS_HELP)]
     Delete(DeleteArgs),
 }
 
@@ -135,22 +136,21 @@ fn state_text(ctx: &Ctx, state: Option<JobState>) -> String {
 
 async fn list(ctx: &Ctx) -> Result<Exit> {
     let list = ctx.client.tokenizers().list().await?;
-    if ctx.out.structured(&list)? {
-        return Ok(Exit::Ok);
-    }
-    if ctx.out.format == Format::Name {
-        for t in &list.tokenizers {
-            ctx.out.line(&t.name)?;
-        }
-        return Ok(Exit::Ok);
-    }
-    if list.tokenizers.is_empty() {
-        diag("No tokenizers found.");
-        return Ok(Exit::Ok);
-    }
+    let listing = Listing {
+        items: &list.tokenizers,
+        name: |t| t.name.clone(),
+        empty: Some("No tokenizers found."),
+        footer: None,
+    };
+    ctx.out.list(&list, listing, |tokenizers| {
+        tokenizers_table(ctx, tokenizers)
+    })?;
+    Ok(Exit::Ok)
+}
+
+fn tokenizers_table(ctx: &Ctx, tokenizers: &[TokenizerInfo]) -> String {
     let wide = ctx.out.format == Format::Wide;
-    let rows: Vec<Vec<String>> = list
-        .tokenizers
+    let rows: Vec<Vec<String>> = tokenizers
         .iter()
         .map(|t| {
             let id = if wide {
@@ -179,8 +179,7 @@ async fn list(ctx: &Ctx) -> Result<Exit> {
     } else {
         &["NAME", "ID", "SOURCE", "VOCAB", "TEMPLATE", "STATUS"]
     };
-    ctx.out.write(&render_table(header, &rows))?;
-    Ok(Exit::Ok)
+    render_table(header, &rows)
 }
 
 fn vocab_text(t: &TokenizerInfo) -> String {
@@ -267,13 +266,11 @@ async fn add(ctx: &Ctx, args: AddArgs) -> Result<Exit> {
     if !ctx.out.format.is_structured() && ctx.out.format != Format::Name {
         ctx.out.line(accepted)?;
     }
-    let spinner = spinner(ctx, format!("waiting for tokenizer {} to load", args.name));
+    let spinner = Spinner::start(ctx, format!("waiting for tokenizer {} to load", args.name));
     let result = tokenizers
         .wait_for_tokenizer(&added.id, args.wait_timeout)
         .await;
-    if let Some(pb) = spinner {
-        pb.finish_and_clear();
-    }
+    drop(spinner);
     match result {
         Ok(status) => {
             print_status(ctx, &status)?;
@@ -300,77 +297,27 @@ async fn add(ctx: &Ctx, args: AddArgs) -> Result<Exit> {
     }
 }
 
-fn spinner(ctx: &Ctx, message: String) -> Option<indicatif::ProgressBar> {
-    if !ctx.stderr_tty {
-        return None;
-    }
-    let pb = indicatif::ProgressBar::new_spinner();
-    let style = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
-    pb.set_style(style);
-    pb.set_message(message);
-    pb.enable_steady_tick(Duration::from_millis(100));
-    Some(pb)
-}
-
 async fn delete(ctx: &Ctx, args: DeleteArgs) -> Result<Exit> {
-    let what = if args.ids.len() == 1 {
-        "1 tokenizer".to_string()
-    } else {
-        format!("{} tokenizers", args.ids.len())
-    };
-    if !args.yes {
-        if !ctx.stdin_tty {
-            return Err(UsageError(format!(
-                "refusing to delete {what} without --yes: stdin is not a terminal, so there is \
-                 no one to confirm"
-            ))
-            .into());
-        }
-        if !confirm(&format!("Delete {what} ({})?", args.ids.join(", "))) {
-            diag("aborted");
-            return Ok(Exit::Failure);
-        }
+    let what = plural(args.ids.len(), "tokenizer");
+    let consent = Consent::require(ctx, args.yes, &format!("delete {what}"))?;
+    if !consent.confirm(&format!("Delete {what} ({})?", args.ids.join(", "))) {
+        return Ok(Exit::Failure);
     }
-    let mut exit = Exit::Ok;
-    for id in &args.ids {
-        match ctx.client.tokenizers().delete(id).await {
-            Ok(deleted) => {
-                if ctx.out.structured(&deleted)? {
-                    continue;
-                }
-                if ctx.out.format == Format::Name {
-                    ctx.out.line(id)?;
-                } else {
-                    ctx.out.line(&deleted.message)?;
-                }
+    // Ids and names go as given: the gateway resolves a name.
+    let targets = Targets::new(ctx, "tokenizer", HintScope::Other, args.ids);
+    targets
+        .run(async |id| {
+            let deleted = ctx.client.tokenizers().delete(id).await?;
+            if ctx.out.structured(&deleted)? {
+                return Ok(());
             }
-            // Answers about one tokenizer let the others go ahead; an unreachable gateway
-            // stops everything.
-            Err(err) if args.ids.len() > 1 && err.api().is_some() => {
-                let report = exit::report(&err.into(), Some(&ctx.url), HintScope::Other);
-                diag(format_args!("error: tokenizer {id}: {}", report.message));
-                if exit == Exit::Ok {
-                    exit = report.exit;
-                }
+            if ctx.out.format == Format::Name {
+                ctx.out.line(id)
+            } else {
+                ctx.out.line(&deleted.message)
             }
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Ok(exit)
-}
-
-/// Ask on stderr, read the answer from stdin; only `y`/`yes` confirms.
-fn confirm(question: &str) -> bool {
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "{question} [y/N] ");
-    let _ = err.flush();
-    drop(err);
-    let mut answer = String::new();
-    if std::io::stdin().lock().read_line(&mut answer).is_err() {
-        return false;
-    }
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+        })
+        .await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 //! `smgctl wasm add|list|remove`: WASM middleware modules (`/wasm`).
 
-use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -8,12 +7,12 @@ use clap::{Args, Subcommand};
 use color_eyre::eyre::{Result, WrapErr, eyre};
 use smg_sdk::{
     MiddlewareAttachPoint, WasmMetrics, WasmModule, WasmModuleAddResponse, WasmModuleDescriptor,
-    WasmModuleList,
 };
 
 use crate::Ctx;
 use crate::exit::{Exit, UsageError};
-use crate::output::{Format, diag, render_table};
+use crate::output::{Format, Listing, diag, render_table};
+use crate::toolkit::Consent;
 
 #[derive(Debug, Subcommand)]
 pub enum WasmCmd {
@@ -162,26 +161,18 @@ fn print_added(ctx: &Ctx, response: &WasmModuleAddResponse) -> Result<Exit> {
 
 async fn list(ctx: &Ctx) -> Result<Exit> {
     let list = ctx.client.wasm().list().await?;
-    if ctx.out.structured(&list)? {
-        return Ok(Exit::Ok);
-    }
-    if ctx.out.format == Format::Name {
-        for m in &list.modules {
-            ctx.out.line(&m.module_uuid)?;
-        }
-        return Ok(Exit::Ok);
-    }
-    if list.modules.is_empty() {
-        diag("No WASM modules registered.");
-    } else {
-        ctx.out.write(&modules_table(ctx, &list))?;
-    }
+    let listing = Listing {
+        items: &list.modules,
+        name: |m| m.module_uuid.clone(),
+        empty: Some("No WASM modules registered."),
+        footer: Some(format!("\nAll modules: {}", metrics_text(&list.metrics))),
+    };
     ctx.out
-        .line(format!("\nAll modules: {}", metrics_text(&list.metrics)))?;
+        .list(&list, listing, |modules| modules_table(ctx, modules))?;
     Ok(Exit::Ok)
 }
 
-fn modules_table(ctx: &Ctx, list: &WasmModuleList) -> String {
+fn modules_table(ctx: &Ctx, modules: &[WasmModule]) -> String {
     let wide = ctx.out.format == Format::Wide;
     let mut header = vec![
         "UUID",
@@ -199,8 +190,7 @@ fn modules_table(ctx: &Ctx, list: &WasmModuleList) -> String {
         header.push("AGE");
     }
     let now = Utc::now();
-    let rows: Vec<Vec<String>> = list
-        .modules
+    let rows: Vec<Vec<String>> = modules
         .iter()
         .map(|m| module_row(ctx, m, wide, now))
         .collect();
@@ -300,18 +290,9 @@ fn ago(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
 }
 
 async fn remove(ctx: &Ctx, uuid: &str, yes: bool) -> Result<Exit> {
-    if !yes {
-        if !ctx.stdin_tty {
-            return Err(UsageError(format!(
-                "refusing to remove module {uuid} without --yes: stdin is not a terminal, so \
-                 there is no one to confirm"
-            ))
-            .into());
-        }
-        if !confirm(&format!("Remove WASM module {uuid}?")) {
-            diag("aborted");
-            return Ok(Exit::Failure);
-        }
+    let consent = Consent::require(ctx, yes, &format!("remove module {uuid}"))?;
+    if !consent.confirm(&format!("Remove WASM module {uuid}?")) {
+        return Ok(Exit::Failure);
     }
     let text = ctx.client.wasm().remove(uuid).await?;
     if ctx.out.format.is_structured() {
@@ -323,19 +304,6 @@ async fn remove(ctx: &Ctx, uuid: &str, yes: bool) -> Result<Exit> {
         ctx.out.line(format!("{} ({uuid})", text.trim()))?;
     }
     Ok(Exit::Ok)
-}
-
-/// Ask on stderr, read the answer from stdin; only `y`/`yes` confirms.
-fn confirm(question: &str) -> bool {
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "{question} [y/N] ");
-    let _ = err.flush();
-    drop(err);
-    let mut answer = String::new();
-    if std::io::stdin().lock().read_line(&mut answer).is_err() {
-        return false;
-    }
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! delete and a per-worker cache flush.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,13 +20,17 @@ use tokio::time::Instant;
 
 use crate::Ctx;
 use crate::exit::{self, Exit, HintScope, NotFoundError, UsageError};
-use crate::output::{CLEAR_SCREEN, Format, diag, render_kv, render_table};
+use crate::output::{CLEAR_SCREEN, Format, Listing, diag, render_kv, render_table};
+use crate::toolkit::{Consent, SEVERAL_IDS_HELP, Spinner, Targets, plural};
 
 /// Interval between polls while waiting for a worker to disappear.
 const REMOVAL_POLL: Duration = Duration::from_millis(250);
 
 /// How long `--wait` waits when neither `--timeout` nor `--wait-timeout` is given.
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+
+/// What the list (and its watch) says when there is no worker to show.
+const NO_WORKERS: &str = "No workers found.";
 
 /// Help shared by the commands that take a worker id.
 const ID_HELP: &str = "Worker id: the full id, or a unique part of it (its start, or its end \
@@ -70,10 +74,11 @@ pub enum WorkersCmd {
     /// period (requests already in flight still finish). --wait waits for each worker to be
     /// gone, bounded by --timeout when given, else by --wait-timeout (default 5m); running out
     /// exits 6.
-    #[command(visible_alias = "rm")]
+    #[command(visible_alias = "rm", after_help = SEVERAL_IDS_HELP)]
     Delete(DeleteArgs),
     /// Cordon workers (PATCH /workers/ID {"disabled": true}): they stay registered,
     /// health-checked and listed (status `…,cordoned`) but get no new requests
+    #[command(after_help = SEVERAL_IDS_HELP)]
     Cordon {
         /// Worker ids (full ids, or unique parts of them as for `workers get`)
         #[arg(required = true, value_name = "ID")]
@@ -81,6 +86,7 @@ pub enum WorkersCmd {
     },
     /// Put cordoned workers back into rotation (PATCH /workers/ID {"disabled": false}); this
     /// also cancels a retirement that is still draining
+    #[command(after_help = SEVERAL_IDS_HELP)]
     Uncordon {
         /// Worker ids (full ids, or unique parts of them as for `workers get`)
         #[arg(required = true, value_name = "ID")]
@@ -409,20 +415,14 @@ async fn list(ctx: &Ctx, args: ListArgs) -> Result<Exit> {
         Some(model) => workers.list_for_model(model).await?,
         None => workers.list().await?,
     };
-    if ctx.out.structured(&list)? {
-        return Ok(Exit::Ok);
-    }
-    if ctx.out.format == Format::Name {
-        for w in &list.workers {
-            ctx.out.line(&w.id)?;
-        }
-        return Ok(Exit::Ok);
-    }
-    if list.workers.is_empty() {
-        diag("No workers found.");
-        return Ok(Exit::Ok);
-    }
-    ctx.out.write(&worker_table(ctx, &list.workers))?;
+    let listing = Listing {
+        items: &list.workers,
+        name: |w| w.id.clone(),
+        empty: Some(NO_WORKERS),
+        footer: None,
+    };
+    ctx.out
+        .list(&list, listing, |workers| worker_table(ctx, workers))?;
     Ok(Exit::Ok)
 }
 
@@ -603,7 +603,7 @@ async fn watch(ctx: &Ctx, args: ListArgs) -> Result<Exit> {
             .cloned()
             .collect();
         let table = if shown.is_empty() {
-            "No workers found.\n".to_string()
+            format!("{NO_WORKERS}\n")
         } else {
             worker_table(ctx, &shown)
         };
@@ -856,16 +856,14 @@ async fn add(ctx: &Ctx, args: AddArgs) -> Result<Exit> {
             created.worker_id, created.url
         ))?;
     }
-    let spinner = spinner(
+    let spinner = Spinner::start(
         ctx,
         format!("waiting for worker {} to become ready", created.worker_id),
     );
     let result = workers
         .wait_for_worker(&created.worker_id, wait_bound(ctx, args.wait_timeout))
         .await;
-    if let Some(pb) = spinner {
-        pb.finish_and_clear();
-    }
+    drop(spinner);
     let info = result?;
     print_worker(ctx, &info)?;
     Ok(Exit::Ok)
@@ -917,91 +915,34 @@ fn print_accepted(ctx: &Ctx, accepted: &WorkerAccepted, what: &str) -> Result<()
         .line(format_args!("worker {} {what}", accepted.worker_id))
 }
 
-fn spinner(ctx: &Ctx, message: String) -> Option<indicatif::ProgressBar> {
-    if !ctx.stderr_tty {
-        return None;
-    }
-    let pb = indicatif::ProgressBar::new_spinner();
-    let style = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
-    pb.set_style(style);
-    pb.set_message(message);
-    pb.enable_steady_tick(Duration::from_millis(100));
-    Some(pb)
-}
-
 // ---------------------------------------------------------------------------------------------
 // delete
 
-async fn delete(ctx: &Ctx, mut args: DeleteArgs) -> Result<Exit> {
-    refuse_without_terminal(ctx, args.yes, "delete", args.ids.len())?;
+async fn delete(ctx: &Ctx, args: DeleteArgs) -> Result<Exit> {
+    let consent = Consent::require(
+        ctx,
+        args.yes,
+        &format!("delete {}", plural(args.ids.len(), "worker")),
+    )?;
     // Resolve every id first, so a typo deletes nothing and the prompt shows full ids.
-    args.ids = resolve_ids(ctx, &args.ids).await?;
+    let targets = worker_targets(ctx, &args.ids).await?;
     let verb = if args.force { "Force-delete" } else { "Delete" };
-    if !args.yes
-        && !confirm(&format!(
-            "{verb} {} ({})?",
-            plural(args.ids.len(), "worker"),
-            args.ids.join(", ")
-        ))
-    {
-        diag("aborted");
+    if !consent.confirm(&format!(
+        "{verb} {} ({})?",
+        plural(targets.ids().len(), "worker"),
+        targets.ids().join(", ")
+    )) {
         return Ok(Exit::Failure);
     }
-    for_each_worker(ctx, &args.ids, async |id| delete_one(ctx, id, &args).await).await
+    targets
+        .run(async |id| delete_one(ctx, id, &args).await)
+        .await
 }
 
-/// Run `action` on every (resolved) id in turn. Only answers about one worker let the others go
-/// ahead (reported on stderr, the first one's exit code kept); an unreachable gateway or a
-/// closed stdout stops everything, and with a single id its error is the command's.
-async fn for_each_worker(
-    ctx: &Ctx,
-    ids: &[String],
-    mut action: impl AsyncFnMut(&str) -> Result<()>,
-) -> Result<Exit> {
-    let mut exit = Exit::Ok;
-    for id in ids {
-        match action(id).await {
-            Ok(()) => {}
-            Err(err) if ids.len() == 1 || !is_api_error(&err) => return Err(err),
-            Err(err) => {
-                let report = exit::report(&err, Some(&ctx.url), HintScope::Worker);
-                diag(format_args!("error: worker {id}: {}", report.message));
-                for hint in &report.hints {
-                    diag(format_args!("hint: {hint}"));
-                }
-                if exit == Exit::Ok {
-                    exit = report.exit;
-                }
-            }
-        }
-    }
-    Ok(exit)
-}
-
-/// Destructive commands need someone to confirm, or --yes.
-fn refuse_without_terminal(ctx: &Ctx, yes: bool, verb: &str, count: usize) -> Result<()> {
-    if yes || ctx.stdin_tty {
-        return Ok(());
-    }
-    Err(UsageError(format!(
-        "refusing to {verb} {} without --yes: stdin is not a terminal, so there is no one to \
-         confirm",
-        plural(count, "worker")
-    ))
-    .into())
-}
-
-fn is_api_error(err: &color_eyre::Report) -> bool {
-    err.chain().any(|c| {
-        c.downcast_ref::<smg_sdk::Error>().is_some_and(|e| {
-            e.api().is_some()
-                || matches!(
-                    e,
-                    smg_sdk::Error::JobFailed { .. } | smg_sdk::Error::WaitTimeout { .. }
-                )
-        })
-    })
+/// The workers named by `raw` (each resolved as by [`resolve_id`], before anything changes).
+async fn worker_targets<'a>(ctx: &'a Ctx, raw: &[String]) -> Result<Targets<'a>> {
+    let ids = resolve_ids(ctx, raw).await?;
+    Ok(Targets::new(ctx, "worker", HintScope::Worker, ids))
 }
 
 async fn delete_one(ctx: &Ctx, id: &str, args: &DeleteArgs) -> Result<()> {
@@ -1012,11 +953,9 @@ async fn delete_one(ctx: &Ctx, id: &str, args: &DeleteArgs) -> Result<()> {
         workers.delete(id).await?
     };
     if args.wait {
-        let spinner = spinner(ctx, format!("waiting for worker {id} to be removed"));
+        let spinner = Spinner::start(ctx, format!("waiting for worker {id} to be removed"));
         let result = wait_for_removal(ctx, id, wait_bound(ctx, args.wait_timeout)).await;
-        if let Some(pb) = spinner {
-            pb.finish_and_clear();
-        }
+        drop(spinner);
         result?;
         print_accepted(ctx, &accepted, "deleted")
     } else {
@@ -1064,43 +1003,23 @@ async fn wait_for_removal(ctx: &Ctx, id: &str, timeout: Duration) -> smg_sdk::Re
     })
 }
 
-fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
-/// Ask on stderr, read the answer from stdin; only `y`/`yes` confirms.
-fn confirm(question: &str) -> bool {
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "{question} [y/N] ");
-    let _ = err.flush();
-    drop(err);
-    let mut answer = String::new();
-    if std::io::stdin().lock().read_line(&mut answer).is_err() {
-        return false;
-    }
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
-}
-
 // ---------------------------------------------------------------------------------------------
 // fleet operations: cordon, uncordon, retire, flush
 
 async fn set_cordoned(ctx: &Ctx, ids: &[String], cordon: bool) -> Result<Exit> {
-    let ids = resolve_ids(ctx, ids).await?;
+    let targets = worker_targets(ctx, ids).await?;
     let what = if cordon { "cordoned" } else { "uncordoned" };
-    for_each_worker(ctx, &ids, async |id| {
-        let workers = ctx.client.workers();
-        let accepted = if cordon {
-            workers.cordon(id).await?
-        } else {
-            workers.uncordon(id).await?
-        };
-        print_accepted(ctx, &accepted, what)
-    })
-    .await
+    targets
+        .run(async |id| {
+            let workers = ctx.client.workers();
+            let accepted = if cordon {
+                workers.cordon(id).await?
+            } else {
+                workers.uncordon(id).await?
+            };
+            print_accepted(ctx, &accepted, what)
+        })
+        .await
 }
 
 async fn flush(ctx: &Ctx, id: &str) -> Result<Exit> {
@@ -1232,14 +1151,11 @@ impl RetireProgress {
 }
 
 async fn retire(ctx: &Ctx, args: RetireArgs) -> Result<Exit> {
-    refuse_without_terminal(ctx, args.yes, "retire", 1)?;
+    let consent = Consent::require(ctx, args.yes, &format!("retire {}", plural(1, "worker")))?;
     let id = resolve_id(ctx, &args.id).await?;
-    if !args.yes
-        && !confirm(&format!(
-            "Retire worker {id} (cordon, drain, flush its cache, remove it)?"
-        ))
-    {
-        diag("aborted");
+    if !consent.confirm(&format!(
+        "Retire worker {id} (cordon, drain, flush its cache, remove it)?"
+    )) {
         return Ok(Exit::Failure);
     }
     let request = RetireWorkerRequest {
