@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use smg_sdk::WorkerSpec;
-use smg_tests::mock::{MockConfig, MockFleet, MockRuntime};
+use smg_sim::{MockConfig, MockFleet, MockRuntime};
 
 use crate::config::GatewayConfig;
 use crate::workers::CreateWorkerRequest;

@@ -27,7 +27,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use smg_tests::mock::{Fault, HealthFault, MockConfig, MockFleet};
+//! use smg_sim::{Fault, HealthFault, MockConfig, MockFleet};
 //! let fleet = MockFleet::start(0, 2, MockConfig::default()).await?;
 //! let urls = fleet.urls();
 //! fleet.workers()[0].set_fault(Fault { health: HealthFault::Fail, ..Fault::default() });

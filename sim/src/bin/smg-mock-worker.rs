@@ -7,9 +7,7 @@ use std::io::{IsTerminal as _, Write as _};
 
 use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr, bail};
-use smg_tests::mock::{
-    DEFAULT_MODEL, Fault, FlushFault, HealthFault, MockConfig, MockFleet, MockRuntime,
-};
+use smg_sim::{DEFAULT_MODEL, Fault, FlushFault, HealthFault, MockConfig, MockFleet, MockRuntime};
 use tracing_subscriber::EnvFilter;
 
 /// Simulated inference workers speaking the SGLang / vLLM HTTP API.
