@@ -244,11 +244,6 @@ impl Output {
         (text, note)
     }
 
-    /// Print a table (nothing at all when there are no rows and no header).
-    pub fn table(&self, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
-        write_stdout(&render_table(header, rows))
-    }
-
     /// A worker status, coloured when allowed: ready green, not_ready/failed red,
     /// pending/draining yellow.
     pub fn status(&self, status: Option<WorkerStatus>) -> String {
