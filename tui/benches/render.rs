@@ -39,7 +39,7 @@ fn frames(app: &mut App, view: View) -> Vec<Duration> {
     let mut samples = Vec::with_capacity(FRAMES);
     for i in 0..FRAMES + 20 {
         // Move the selection so consecutive frames differ, as they do when scrolling.
-        app.selected = (i * 7) % WORKERS;
+        app.cursors.set(View::Workers, (i * 7) % WORKERS);
         let start = Instant::now();
         let r = terminal.draw(|f| smg_tui::ui::render(f, black_box(app)));
         let elapsed = start.elapsed();

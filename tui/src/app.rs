@@ -47,6 +47,16 @@ pub enum View {
 }
 
 impl View {
+    /// Every view, in tab order.
+    pub const ALL: [View; 6] = [
+        Self::Overview,
+        Self::Workers,
+        Self::Detail,
+        Self::Models,
+        Self::Tokenizers,
+        Self::Modules,
+    ];
+
     /// Views with a table the `/` filter applies to.
     pub fn filterable(self) -> bool {
         matches!(
@@ -662,14 +672,9 @@ pub struct ModuleRow<'a> {
     pub exec_rate: Option<f64>,
 }
 
-/// The whole dashboard state.
+/// Everything the dashboard knows about the gateway, from its sources (no UI state).
 #[derive(Debug, Clone)]
-pub struct App {
-    /// Gateway URL (header and banner).
-    pub url: String,
-    /// The clock: every age on screen is `now - at`. Set by the runtime before drawing; fixed
-    /// in tests.
-    pub now: SystemTime,
+pub struct FleetData {
     /// Workers by id.
     pub workers: HashMap<String, WorkerInfo>,
     /// Each worker's loads by worker URL.
@@ -696,8 +701,6 @@ pub struct App {
     pub wasm_at: Option<SystemTime>,
     /// Traffic through the gateway (its Prometheus counters).
     pub traffic: Traffic,
-    /// The gateway's Prometheus URL (shown when it is unavailable).
-    pub metrics_url: Option<String>,
     /// Freshness of each source, indexed by [`Source`].
     pub sources: [SourceState; 8],
     /// Fleet history.
@@ -706,20 +709,56 @@ pub struct App {
     pub worker_series: HashMap<String, WorkerSeries>,
     /// Samples kept per series.
     pub history: usize,
+}
+
+/// One table cursor per view (the detail view shares the worker table's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursors([usize; View::ALL.len()]);
+
+impl Cursors {
+    fn slot(view: View) -> usize {
+        match view {
+            View::Detail => View::Workers as usize,
+            v => v as usize,
+        }
+    }
+
+    /// The selected row of `view`'s table.
+    pub fn get(&self, view: View) -> usize {
+        self.0[Self::slot(view)]
+    }
+
+    /// Select `row` in `view`'s table.
+    pub fn set(&mut self, view: View, row: usize) {
+        self.0[Self::slot(view)] = row;
+    }
+
+    /// Back to the first row of every table.
+    pub fn reset(&mut self) {
+        self.0 = Default::default();
+    }
+}
+
+/// The whole dashboard state.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Gateway URL (header and banner).
+    pub url: String,
+    /// The clock: every age on screen is `now - at`. Set by the runtime before drawing; fixed
+    /// in tests.
+    pub now: SystemTime,
+    /// What the gateway said: one field per data source, and the history derived from it.
+    pub data: FleetData,
+    /// The gateway's Prometheus URL (shown when it is unavailable).
+    pub metrics_url: Option<String>,
     /// Current view.
     pub view: View,
     /// Worker shown by the detail view.
     pub detail_id: Option<String>,
     /// Worker ids of the table, filtered and sorted (recomputed on every change).
     pub order: Vec<String>,
-    /// Selected row of the worker table.
-    pub selected: usize,
-    /// Selected row of the models table.
-    pub model_selected: usize,
-    /// Selected row of the tokenizers table.
-    pub tokenizer_selected: usize,
-    /// Selected row of the modules table.
-    pub module_selected: usize,
+    /// The selected row of each table view.
+    pub cursors: Cursors,
     /// Sort order of the worker table.
     pub sort: Sort,
     /// Filter text (workers: id/url/model/status substring; models: id substring).
@@ -750,31 +789,30 @@ impl App {
         Self {
             url: url.into(),
             now,
-            workers: HashMap::new(),
-            loads: HashMap::new(),
-            loads_route: Source::Loads.route(),
-            aggregate: None,
-            gateway: None,
-            metrics: HashMap::new(),
-            readiness: None,
-            models: None,
-            tokenizers: None,
-            wasm: None,
-            wasm_prev: None,
-            wasm_at: None,
-            traffic: Traffic::default(),
+            data: FleetData {
+                workers: HashMap::new(),
+                loads: HashMap::new(),
+                loads_route: Source::Loads.route(),
+                aggregate: None,
+                gateway: None,
+                metrics: HashMap::new(),
+                readiness: None,
+                models: None,
+                tokenizers: None,
+                wasm: None,
+                wasm_prev: None,
+                wasm_at: None,
+                traffic: Traffic::default(),
+                sources: Default::default(),
+                fleet: FleetSeries::with_capacity(history),
+                worker_series: HashMap::new(),
+                history,
+            },
             metrics_url: None,
-            sources: Default::default(),
-            fleet: FleetSeries::with_capacity(history),
-            worker_series: HashMap::new(),
-            history,
             view: View::Overview,
             detail_id: None,
             order: Vec::new(),
-            selected: 0,
-            model_selected: 0,
-            tokenizer_selected: 0,
-            module_selected: 0,
+            cursors: Cursors::default(),
             sort: Sort {
                 column: Column::Url,
                 descending: false,
@@ -792,35 +830,37 @@ impl App {
     /// The route `source` polls (the loads route depends on what the gateway offers).
     pub fn route(&self, source: Source) -> &'static str {
         match source {
-            Source::Loads => self.loads_route,
+            Source::Loads => self.data.loads_route,
             s => s.route(),
         }
     }
 
     /// Freshness of `source`.
     pub fn source(&self, source: Source) -> &SourceState {
-        &self.sources[source.index()]
+        &self.data.sources[source.index()]
     }
 
     fn source_mut(&mut self, source: Source) -> &mut SourceState {
-        &mut self.sources[source.index()]
+        &mut self.data.sources[source.index()]
     }
 
     /// The selected worker of the table.
     pub fn selected_worker(&self) -> Option<&WorkerInfo> {
         self.order
-            .get(self.selected)
-            .and_then(|id| self.workers.get(id))
+            .get(self.cursors.get(View::Workers))
+            .and_then(|id| self.data.workers.get(id))
     }
 
     /// The worker of the detail view.
     pub fn detail_worker(&self) -> Option<&WorkerInfo> {
-        self.detail_id.as_ref().and_then(|id| self.workers.get(id))
+        self.detail_id
+            .as_ref()
+            .and_then(|id| self.data.workers.get(id))
     }
 
     /// Metrics of `worker`, by URL.
     pub fn metrics_for(&self, worker: &WorkerInfo) -> Option<&WorkerMetrics> {
-        self.metrics.get(&worker.spec.url)
+        self.data.metrics.get(&worker.spec.url)
     }
 
     /// True unless the role is known and is not `admin`, or the token was refused.
@@ -868,13 +908,14 @@ impl App {
         if self.metrics_unavailable() {
             return None;
         }
-        self.traffic.for_worker(&worker.spec.url)
+        self.data.traffic.for_worker(&worker.spec.url)
     }
 
     /// Tokenizers matching the filter (name, id, source, status), in registration order.
     pub fn tokenizer_rows(&self) -> Vec<&TokenizerInfo> {
         let needle = self.filter.to_lowercase();
-        self.tokenizers
+        self.data
+            .tokenizers
             .iter()
             .flatten()
             .filter(|t| {
@@ -889,21 +930,24 @@ impl App {
 
     /// The selected tokenizer.
     pub fn selected_tokenizer(&self) -> Option<&TokenizerInfo> {
-        self.tokenizer_rows().get(self.tokenizer_selected).copied()
+        self.tokenizer_rows()
+            .get(self.cursors.get(View::Tokenizers))
+            .copied()
     }
 
     /// Modules matching the filter (name, uuid, path), oldest first, with their execution
     /// rates.
     pub fn module_rows(&self) -> Vec<ModuleRow<'_>> {
-        let Some(WasmState::Enabled(list)) = &self.wasm else {
+        let Some(WasmState::Enabled(list)) = &self.data.wasm else {
             return Vec::new();
         };
         let needle = self.filter.to_lowercase();
-        let prev = match &self.wasm_prev {
+        let prev = match &self.data.wasm_prev {
             Some(Stamped {
                 at,
                 value: WasmState::Enabled(prev),
             }) => self
+                .data
                 .wasm_at
                 .and_then(|now| now.duration_since(*at).ok())
                 .filter(|d| !d.is_zero())
@@ -940,7 +984,7 @@ impl App {
     /// Gateway-wide WASM executions per second since the previous poll.
     pub fn wasm_exec_rate(&self) -> Option<f64> {
         let (Some(WasmState::Enabled(now)), Some(prev), Some(at)) =
-            (&self.wasm, &self.wasm_prev, self.wasm_at)
+            (&self.data.wasm, &self.data.wasm_prev, self.data.wasm_at)
         else {
             return None;
         };
@@ -968,7 +1012,7 @@ impl App {
     /// Worker counts by status: ready, not ready, pending, draining, failed, unknown.
     pub fn status_counts(&self) -> [usize; 6] {
         let mut counts = [0; 6];
-        for w in self.workers.values() {
+        for w in self.data.workers.values() {
             let i = match w.status {
                 Some(WorkerStatus::Ready) => 0,
                 Some(WorkerStatus::NotReady) => 1,
@@ -1005,12 +1049,12 @@ impl App {
                 owned_by: None,
             })
         }
-        if let Some(models) = &self.models {
+        if let Some(models) = &self.data.models {
             for m in &models.data {
                 row(&mut rows, &m.id).owned_by = Some(m.owned_by.clone());
             }
         }
-        for w in self.workers.values() {
+        for w in self.data.workers.values() {
             for card in &w.spec.models {
                 let r = row(&mut rows, &card.id);
                 r.total += 1;
@@ -1024,7 +1068,7 @@ impl App {
             .into_values()
             .map(|mut r| {
                 if r.total == 0 {
-                    for w in self.workers.values() {
+                    for w in self.data.workers.values() {
                         if !w.spec.models.is_empty() && w.spec.serves(&r.id) {
                             r.total += 1;
                             if w.status == Some(WorkerStatus::Ready) {
@@ -1045,7 +1089,12 @@ impl App {
     pub fn wildcard_workers(&self) -> (usize, usize) {
         let mut ready = 0;
         let mut total = 0;
-        for w in self.workers.values().filter(|w| w.spec.models.is_empty()) {
+        for w in self
+            .data
+            .workers
+            .values()
+            .filter(|w| w.spec.models.is_empty())
+        {
             total += 1;
             if w.status == Some(WorkerStatus::Ready) {
                 ready += 1;
@@ -1069,7 +1118,7 @@ impl App {
             Event::Tokenizers(p) => {
                 match p.value {
                     Ok(list) => {
-                        self.tokenizers = Some(list);
+                        self.data.tokenizers = Some(list);
                         self.source_mut(Source::Tokenizers).last_success = Some(p.at);
                     }
                     Err(e) => {
@@ -1082,11 +1131,11 @@ impl App {
             Event::Wasm(p) => {
                 match p.value {
                     Ok(state) => {
-                        if let (Some(old), Some(at)) = (self.wasm.take(), self.wasm_at) {
-                            self.wasm_prev = Some(Stamped::new(at, old));
+                        if let (Some(old), Some(at)) = (self.data.wasm.take(), self.data.wasm_at) {
+                            self.data.wasm_prev = Some(Stamped::new(at, old));
                         }
-                        self.wasm = Some(state);
-                        self.wasm_at = Some(p.at);
+                        self.data.wasm = Some(state);
+                        self.data.wasm_at = Some(p.at);
                         self.source_mut(Source::Wasm).last_success = Some(p.at);
                     }
                     Err(e) => {
@@ -1141,8 +1190,8 @@ impl App {
                         self.source_mut(Source::Metrics).last_success = Some(p.at);
                     }
                     Err(e) => {
-                        self.fleet.req_rate.push(None);
-                        self.fleet.err_rate.push(None);
+                        self.data.fleet.req_rate.push(None);
+                        self.data.fleet.err_rate.push(None);
                         self.source_mut(Source::Metrics).last_error = Some(Stamped::new(p.at, e));
                     }
                 }
@@ -1182,12 +1231,12 @@ impl App {
             Event::Readiness(p) => {
                 match p.value {
                     Ok(r) => {
-                        self.fleet.healthy.push(
+                        self.data.fleet.healthy.push(
                             r.healthy_workers
                                 .map(|n| n as f64)
                                 .or((!r.is_ready()).then_some(0.0)),
                         );
-                        self.readiness = Some(r);
+                        self.data.readiness = Some(r);
                         self.source_mut(Source::Readiness).last_success = Some(p.at);
                     }
                     Err(e) => {
@@ -1199,7 +1248,7 @@ impl App {
             Event::Models(p) => {
                 match p.value {
                     Ok(m) => {
-                        self.models = Some(m);
+                        self.data.models = Some(m);
                         self.source_mut(Source::Models).last_success = Some(p.at);
                     }
                     Err(e) => {
@@ -1238,12 +1287,12 @@ impl App {
     fn apply_worker_event(&mut self, event: WorkerEvent) {
         match event {
             WorkerEvent::Added(w) | WorkerEvent::Changed { new: w, .. } => {
-                self.workers.insert(w.id.clone(), w);
+                self.data.workers.insert(w.id.clone(), w);
             }
             WorkerEvent::Removed(w) => {
-                self.workers.remove(&w.id);
-                if !self.workers.values().any(|o| o.spec.url == w.spec.url) {
-                    self.worker_series.remove(&w.spec.url);
+                self.data.workers.remove(&w.id);
+                if !self.data.workers.values().any(|o| o.spec.url == w.spec.url) {
+                    self.data.worker_series.remove(&w.spec.url);
                 }
             }
             // The pollers end each batch with it; nothing to apply.
@@ -1252,39 +1301,39 @@ impl App {
     }
 
     fn apply_traffic(&mut self, sample: Stamped<TrafficSample>) {
-        let rates = self.traffic.last.as_ref().and_then(|prev| {
+        let rates = self.data.traffic.last.as_ref().and_then(|prev| {
             let elapsed = sample.at.duration_since(prev.at).ok()?;
             traffic::rates(&prev.value, &sample.value, elapsed)
         });
         match rates {
             Some((workers, fleet)) => {
-                self.fleet.req_rate.push(Some(fleet.req_per_sec));
-                self.fleet.err_rate.push(fleet.err_rate);
-                self.traffic.workers = workers;
-                self.traffic.fleet = Some(fleet);
+                self.data.fleet.req_rate.push(Some(fleet.req_per_sec));
+                self.data.fleet.err_rate.push(fleet.err_rate);
+                self.data.traffic.workers = workers;
+                self.data.traffic.fleet = Some(fleet);
             }
-            None if self.traffic.last.is_some() => {
+            None if self.data.traffic.last.is_some() => {
                 // Two scrapes stamped the same instant: keep the previous rates.
             }
             None => {}
         }
-        self.traffic.last = Some(sample);
+        self.data.traffic.last = Some(sample);
     }
 
     fn apply_loads(&mut self, poll: LoadsPoll) {
-        self.loads_route = poll.route;
+        self.data.loads_route = poll.route;
         if poll.gateway.is_some() {
-            self.gateway = poll.gateway;
+            self.data.gateway = poll.gateway;
         }
-        self.aggregate = Some(poll.loads.aggregate);
+        self.data.aggregate = Some(poll.loads.aggregate);
         let mut running = 0i64;
         let mut waiting = 0i64;
         let mut gen_tps = 0f64;
         let mut hit = Vec::new();
         let mut usage = Vec::new();
-        self.loads.clear();
-        self.metrics.clear();
-        let cap = self.history;
+        self.data.loads.clear();
+        self.data.metrics.clear();
+        let cap = self.data.history;
         for load in poll.loads.workers {
             let m = WorkerMetrics::from_load(&load);
             if let Some(r) = m.running {
@@ -1295,6 +1344,7 @@ impl App {
             hit.extend(m.hit_rate);
             usage.extend(m.token_usage);
             let series = self
+                .data
                 .worker_series
                 .entry(load.worker.clone())
                 .or_insert_with(|| WorkerSeries {
@@ -1303,59 +1353,76 @@ impl App {
                 });
             series.load.push(m.kv_load.map(|v| v as f64));
             series.hit_rate.push(m.hit_rate);
-            self.metrics.insert(load.worker.clone(), m);
-            self.loads.insert(load.worker.clone(), load);
+            self.data.metrics.insert(load.worker.clone(), m);
+            self.data.loads.insert(load.worker.clone(), load);
         }
         // Forget the history of URLs that are neither loaded nor registered any more.
-        let workers = &self.workers;
-        let loads = &self.loads;
-        self.worker_series.retain(|url, _| {
+        let workers = &self.data.workers;
+        let loads = &self.data.loads;
+        self.data.worker_series.retain(|url, _| {
             loads.contains_key(url) || workers.values().any(|w| &w.spec.url == url)
         });
-        let reported =
-            !hit.is_empty() || !usage.is_empty() || self.loads.values().any(WorkerLoads::reported);
-        let empty_fleet = self.loads.is_empty();
+        let reported = !hit.is_empty()
+            || !usage.is_empty()
+            || self.data.loads.values().any(WorkerLoads::reported);
+        let empty_fleet = self.data.loads.is_empty();
         let total = |v: f64| (reported || empty_fleet).then_some(v);
         let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-        self.fleet.running.push(total(running as f64));
-        self.fleet.waiting.push(total(waiting as f64));
-        self.fleet.gen_tps.push(total(gen_tps));
-        self.fleet.hit_rate.push(mean(&hit));
-        self.fleet.token_usage.push(mean(&usage));
+        self.data.fleet.running.push(total(running as f64));
+        self.data.fleet.waiting.push(total(waiting as f64));
+        self.data.fleet.gen_tps.push(total(gen_tps));
+        self.data.fleet.hit_rate.push(mean(&hit));
+        self.data.fleet.token_usage.push(mean(&usage));
         let ready = self.status_counts()[0];
-        self.fleet.ready.push(Some(ready as f64));
+        self.data.fleet.ready.push(Some(ready as f64));
     }
 
     /// Recompute [`order`](Self::order) from the workers, the filter and the sort, keeping the
     /// selection on the same worker when it is still listed.
     pub fn refresh_order(&mut self) {
-        let selected_id = self.order.get(self.selected).cloned();
+        let selected_id = self.order.get(self.cursors.get(View::Workers)).cloned();
         let needle = self.filter.to_lowercase();
         let mut rows: Vec<SortRow<'_>> = self
+            .data
             .workers
             .values()
             .filter(|w| needle.is_empty() || worker_matches(w, &needle))
-            .map(|w| (w, self.metrics.get(&w.spec.url), self.traffic_for(w)))
+            .map(|w| (w, self.data.metrics.get(&w.spec.url), self.traffic_for(w)))
             .collect();
         let sort = self.sort;
         rows.sort_by(|a, b| compare(a, b, sort).then_with(|| a.0.id.cmp(&b.0.id)));
         self.order = rows.into_iter().map(|(w, _, _)| w.id.clone()).collect();
         if let Some(pos) = selected_id.and_then(|id| self.order.iter().position(|o| *o == id)) {
-            self.selected = pos;
+            self.cursors.set(View::Workers, pos);
         }
-        self.selected = self.selected.min(self.order.len().saturating_sub(1));
+        self.clamp(View::Workers);
+    }
+
+    /// Rows of `view`'s table (0 for views without one).
+    pub fn row_count(&self, view: View) -> usize {
+        match view {
+            View::Workers | View::Detail => self.order.len(),
+            View::Models => self.model_rows().len(),
+            View::Tokenizers => self.tokenizer_rows().len(),
+            View::Modules => self.module_rows().len(),
+            View::Overview => 0,
+        }
+    }
+
+    /// Keep `view`'s cursor on a row after its table shrank.
+    fn clamp(&mut self, view: View) {
+        let n = self.row_count(view);
+        self.cursors
+            .set(view, self.cursors.get(view).min(n.saturating_sub(1)));
     }
 
     fn clamp_models(&mut self) {
-        let n = self.model_rows().len();
-        self.model_selected = self.model_selected.min(n.saturating_sub(1));
+        self.clamp(View::Models);
     }
 
     fn clamp_tables(&mut self) {
-        let n = self.tokenizer_rows().len();
-        self.tokenizer_selected = self.tokenizer_selected.min(n.saturating_sub(1));
-        let n = self.module_rows().len();
-        self.module_selected = self.module_selected.min(n.saturating_sub(1));
+        self.clamp(View::Tokenizers);
+        self.clamp(View::Modules);
     }
 
     /// After the filter changed: back to the top of every table.
@@ -1428,7 +1495,7 @@ impl App {
             }
             Cmd::Filter if key.code == KeyCode::Null => {
                 self.filter = arg.to_string();
-                self.selected = 0;
+                self.cursors.set(View::Workers, 0);
                 self.filter_changed();
                 if !self.view.filterable() {
                     self.view = View::Workers;
@@ -1465,17 +1532,21 @@ impl App {
             Cmd::First => self.move_by(isize::MIN),
             Cmd::Last => self.move_by(isize::MAX),
             Cmd::Open => match self.view {
-                View::Workers => match self.order.get(self.selected) {
+                View::Workers => match self.order.get(self.cursors.get(View::Workers)) {
                     Some(id) => {
                         self.detail_id = Some(id.clone());
                         self.show(View::Detail)
                     }
                     None => Effect::None,
                 },
-                View::Models => match self.model_rows().into_iter().nth(self.model_selected) {
+                View::Models => match self
+                    .model_rows()
+                    .into_iter()
+                    .nth(self.cursors.get(View::Models))
+                {
                     Some(row) => {
                         self.filter = row.id;
-                        self.selected = 0;
+                        self.cursors.set(View::Workers, 0);
                         self.refresh_order();
                         self.show(View::Workers)
                     }
@@ -1577,7 +1648,7 @@ impl App {
                 ))
             }),
             Cmd::FlushAll => self.guard_action(|app| {
-                let n = app.workers.len();
+                let n = app.data.workers.len();
                 app.mode = Mode::Confirm(Box::new(Confirm {
                     action: Action::FlushCache,
                     details: vec![format!(
@@ -1610,13 +1681,11 @@ impl App {
     }
 
     fn move_by(&mut self, delta: isize) -> Effect {
-        let (cur, len) = match self.view {
-            View::Models => (self.model_selected, self.model_rows().len()),
-            View::Workers => (self.selected, self.order.len()),
-            View::Tokenizers => (self.tokenizer_selected, self.tokenizer_rows().len()),
-            View::Modules => (self.module_selected, self.module_rows().len()),
-            _ => return Effect::None,
-        };
+        let view = self.view;
+        if view == View::Detail {
+            return Effect::None;
+        }
+        let (cur, len) = (self.cursors.get(view), self.row_count(view));
         if len == 0 {
             return Effect::None;
         }
@@ -1628,12 +1697,7 @@ impl App {
         if next == cur {
             return Effect::None;
         }
-        match self.view {
-            View::Models => self.model_selected = next,
-            View::Tokenizers => self.tokenizer_selected = next,
-            View::Modules => self.module_selected = next,
-            _ => self.selected = next,
-        }
+        self.cursors.set(view, next);
         Effect::Redraw
     }
 
@@ -1748,10 +1812,7 @@ impl App {
             KeyCode::Char(c) => {
                 self.filter.push(c);
                 self.mode = Mode::Filter;
-                self.selected = 0;
-                self.model_selected = 0;
-                self.tokenizer_selected = 0;
-                self.module_selected = 0;
+                self.cursors.reset();
             }
             _ => {
                 self.mode = Mode::Filter;
@@ -1823,9 +1884,12 @@ impl App {
                 Ok(action) => {
                     form.error = None;
                     let details = match &action {
-                        Action::UpdateWorker { id, .. } => {
-                            self.workers.get(id).map(worker_lines).unwrap_or_default()
-                        }
+                        Action::UpdateWorker { id, .. } => self
+                            .data
+                            .workers
+                            .get(id)
+                            .map(worker_lines)
+                            .unwrap_or_default(),
                         _ => Vec::new(),
                     };
                     self.mode = Mode::Confirm(Box::new(Confirm {

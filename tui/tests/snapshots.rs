@@ -76,7 +76,7 @@ fn workers_filtered() {
 fn cordoned_worker_in_table_and_detail() {
     let mut app = fleet();
     let id = fixtures::worker(1).id;
-    std::sync::Arc::make_mut(&mut app.workers.get_mut(&id).unwrap().spec).disabled = true;
+    std::sync::Arc::make_mut(&mut app.data.workers.get_mut(&id).unwrap().spec).disabled = true;
     key(&mut app, KeyCode::Char('2'));
     let table = frame(&app);
     assert!(table.contains("⊘ cordoned"), "{table}");
@@ -580,7 +580,7 @@ fn upstream_1_13_workers() {
     app.view = View::Workers;
     let text = frame(&app);
     // The worker the snapshot covers has engine numbers; the other one is not polled yet.
-    let running = |url: &str| app.metrics.get(url).and_then(|m| m.running);
+    let running = |url: &str| app.data.metrics.get(url).and_then(|m| m.running);
     assert_eq!(running("http://127.0.0.1:31001"), Some(0));
     assert_eq!(running("http://127.0.0.1:31000"), None);
     insta::assert_snapshot!(text);

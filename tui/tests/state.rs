@@ -60,13 +60,13 @@ fn changed_event_updates_the_right_row() {
             new,
         }],
     ));
-    assert_eq!(app.workers.len(), 5);
-    let w = &app.workers[&old.id];
+    assert_eq!(app.data.workers.len(), 5);
+    let w = &app.data.workers[&old.id];
     assert_eq!(w.status, Some(WorkerStatus::Draining));
     assert_eq!(w.load, 42);
     for i in [0, 1, 3, 4] {
         assert_eq!(
-            app.workers[&worker(i).id],
+            app.data.workers[&worker(i).id],
             worker(i),
             "worker {i} untouched"
         );
@@ -82,13 +82,13 @@ fn removed_event_removes_the_row_and_keeps_selection_valid() {
     let mut app = app_with(3);
     app.view = View::Workers;
     press(&mut app, KeyCode::Char('G'));
-    assert_eq!(app.selected, 2);
+    assert_eq!(app.cursors.get(View::Workers), 2);
     let last = app.order[2].clone();
-    let gone = app.workers[&last].clone();
+    let gone = app.data.workers[&last].clone();
     app.update(workers_event(2, vec![WorkerEvent::Removed(gone)]));
-    assert_eq!(app.workers.len(), 2);
+    assert_eq!(app.data.workers.len(), 2);
     assert!(!app.order.contains(&last));
-    assert_eq!(app.selected, 1);
+    assert_eq!(app.cursors.get(View::Workers), 1);
 }
 
 #[test]
@@ -97,9 +97,9 @@ fn selection_follows_the_worker_across_resorts() {
     app.view = View::Workers;
     press(&mut app, KeyCode::Char('j'));
     press(&mut app, KeyCode::Char('j'));
-    let id = app.order[app.selected].clone();
+    let id = app.order[app.cursors.get(View::Workers)].clone();
     press(&mut app, KeyCode::Char('S'));
-    assert_eq!(app.order[app.selected], id);
+    assert_eq!(app.order[app.cursors.get(View::Workers)], id);
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn sort_orders_rows() {
     let urls: Vec<String> = app
         .order
         .iter()
-        .map(|id| app.workers[id].spec.url.clone())
+        .map(|id| app.data.workers[id].spec.url.clone())
         .collect();
     assert_eq!(urls[0], "http://10.0.0.1:30000");
     assert_eq!(urls[1], "http://10.0.0.2:30000");
@@ -123,7 +123,7 @@ fn sort_orders_rows() {
     let prios: Vec<u32> = app
         .order
         .iter()
-        .map(|id| app.workers[id].spec.priority)
+        .map(|id| app.data.workers[id].spec.priority)
         .collect();
     assert!(prios.windows(2).all(|w| w[0] >= w[1]), "{prios:?}");
     // Again flips.
@@ -132,14 +132,14 @@ fn sort_orders_rows() {
     let prios: Vec<u32> = app
         .order
         .iter()
-        .map(|id| app.workers[id].spec.priority)
+        .map(|id| app.data.workers[id].spec.priority)
         .collect();
     assert!(prios.windows(2).all(|w| w[0] <= w[1]), "{prios:?}");
 
     // Status ascending puts problems first.
     press(&mut app, KeyCode::Char('A'));
     assert_eq!(app.sort.column, Column::Status);
-    let first = &app.workers[&app.order[0]];
+    let first = &app.data.workers[&app.order[0]];
     assert_ne!(first.status, Some(WorkerStatus::Ready));
 
     // `s` cycles to the next column.
@@ -157,7 +157,10 @@ fn metric_sort_puts_missing_reports_last() {
     let running: Vec<Option<i64>> = app
         .order
         .iter()
-        .map(|id| app.metrics_for(&app.workers[id]).and_then(|m| m.running))
+        .map(|id| {
+            app.metrics_for(&app.data.workers[id])
+                .and_then(|m| m.running)
+        })
         .collect();
     let first_none = running.iter().position(Option::is_none).unwrap();
     assert!(
@@ -170,7 +173,10 @@ fn metric_sort_puts_missing_reports_last() {
     let running: Vec<Option<i64>> = app
         .order
         .iter()
-        .map(|id| app.metrics_for(&app.workers[id]).and_then(|m| m.running))
+        .map(|id| {
+            app.metrics_for(&app.data.workers[id])
+                .and_then(|m| m.running)
+        })
         .collect();
     assert!(
         running.last().unwrap().is_none(),
@@ -187,7 +193,7 @@ fn filter_matches_id_url_model_status() {
     typed(&mut app, "QWEN");
     assert!(!app.order.is_empty());
     assert!(app.order.iter().all(|id| {
-        app.workers[id]
+        app.data.workers[id]
             .model_id
             .as_deref()
             .is_some_and(|m| m.contains("Qwen"))
@@ -204,7 +210,7 @@ fn filter_matches_id_url_model_status() {
     assert!(
         app.order
             .iter()
-            .all(|id| app.workers[id].status == Some(WorkerStatus::Draining))
+            .all(|id| app.data.workers[id].status == Some(WorkerStatus::Draining))
     );
     assert!(!app.order.is_empty());
     // Esc while typing clears and leaves.
@@ -243,25 +249,25 @@ fn time_series_stay_bounded() {
             })),
         )));
     }
-    assert_eq!(app.fleet.running.len(), 5);
-    assert_eq!(app.fleet.running.capacity(), 5);
-    assert_eq!(app.fleet.token_usage.len(), 5);
-    for s in app.worker_series.values() {
+    assert_eq!(app.data.fleet.running.len(), 5);
+    assert_eq!(app.data.fleet.running.capacity(), 5);
+    assert_eq!(app.data.fleet.token_usage.len(), 5);
+    for s in app.data.worker_series.values() {
         assert_eq!(s.load.len(), 5);
         assert_eq!(s.hit_rate.len(), 5);
     }
     assert_eq!(smg_tui::series::DEFAULT_CAPACITY, 300);
     let big = fixtures::app(3, 400);
-    assert_eq!(big.fleet.running.len(), 300);
+    assert_eq!(big.data.fleet.running.len(), 300);
 }
 
 #[test]
 fn removed_worker_history_is_dropped() {
     let mut app = fixtures::app(3, 3);
     let w = worker(1);
-    assert!(app.worker_series.contains_key(&w.spec.url));
+    assert!(app.data.worker_series.contains_key(&w.spec.url));
     app.update(workers_event(100, vec![WorkerEvent::Removed(w.clone())]));
-    assert!(!app.worker_series.contains_key(&w.spec.url));
+    assert!(!app.data.worker_series.contains_key(&w.spec.url));
 }
 
 #[test]
@@ -278,7 +284,7 @@ fn missing_load_reports_are_gaps_not_zeros() {
         t(1),
         Ok(fixtures::fanout(loads)),
     )));
-    assert_eq!(app.fleet.running.last(), None);
+    assert_eq!(app.data.fleet.running.last(), None);
     let m = app.metrics_for(&worker(0)).unwrap();
     assert_eq!(m.running, None);
     assert_eq!(m.kv_load, None);
@@ -325,23 +331,23 @@ fn g_and_big_g_move_to_ends() {
     let mut app = app_with(30);
     app.view = View::Workers;
     press(&mut app, KeyCode::Char('G'));
-    assert_eq!(app.selected, 29);
+    assert_eq!(app.cursors.get(View::Workers), 29);
     press(&mut app, KeyCode::Char('k'));
-    assert_eq!(app.selected, 28);
+    assert_eq!(app.cursors.get(View::Workers), 28);
     press(&mut app, KeyCode::Char('g'));
-    assert_eq!(app.selected, 0);
+    assert_eq!(app.cursors.get(View::Workers), 0);
     press(&mut app, KeyCode::Up);
-    assert_eq!(app.selected, 0);
+    assert_eq!(app.cursors.get(View::Workers), 0);
     app.page.set(10);
     press(&mut app, KeyCode::PageDown);
-    assert_eq!(app.selected, 10);
+    assert_eq!(app.cursors.get(View::Workers), 10);
     press(&mut app, KeyCode::PageDown);
     press(&mut app, KeyCode::PageDown);
-    assert_eq!(app.selected, 29);
+    assert_eq!(app.cursors.get(View::Workers), 29);
     press(&mut app, KeyCode::PageUp);
-    assert_eq!(app.selected, 19);
+    assert_eq!(app.cursors.get(View::Workers), 19);
     press(&mut app, KeyCode::Down);
-    assert_eq!(app.selected, 20);
+    assert_eq!(app.cursors.get(View::Workers), 20);
 }
 
 #[test]
@@ -415,7 +421,7 @@ fn enter_on_a_model_filters_workers() {
     assert!(
         app.order
             .iter()
-            .all(|id| app.workers[id].model_id.as_deref() == Some(model.as_str()))
+            .all(|id| app.data.workers[id].model_id.as_deref() == Some(model.as_str()))
     );
 }
 
@@ -465,7 +471,7 @@ fn cordon_uncordon_retire_and_flush_one_are_confirmed_per_worker() {
     assert_eq!(app.mode, Mode::Normal);
 
     // Once the gateway reports it cordoned, `c` refuses and `u` offers to undo it.
-    let old = app.workers[&id].clone();
+    let old = app.data.workers[&id].clone();
     let mut new = old.clone();
     std::sync::Arc::make_mut(&mut new.spec).disabled = true;
     app.update(workers_event(1, vec![WorkerEvent::Changed { old, new }]));
@@ -637,7 +643,7 @@ fn staleness_tracks_errors_and_recovery() {
     assert!(!app.unreachable());
     // Data is kept.
     assert_eq!(app.status_counts(), ready_before);
-    assert!(app.fleet.running.last().is_some());
+    assert!(app.data.fleet.running.last().is_some());
     app.update(Event::Loads(Stamped::new(
         t(102),
         Ok(fixtures::fanout(GetLoadsResponse::default())),
@@ -705,9 +711,9 @@ fn natural_order() {
 #[test]
 fn synced_marker_changes_nothing_but_freshness() {
     let mut app = app_with(2);
-    let before = app.workers.clone();
+    let before = app.data.workers.clone();
     app.update(workers_event(4, vec![WorkerEvent::Synced { total: 2 }]));
-    assert_eq!(app.workers, before);
+    assert_eq!(app.data.workers, before);
     assert_eq!(app.source(Source::Workers).last_success, Some(t(4)));
 }
 
@@ -736,7 +742,7 @@ fn tokenizers_list_filter_and_failure_reason() {
     typed(&mut app, "fail");
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.tokenizer_rows().len(), 1);
-    assert_eq!(app.tokenizer_selected, 0);
+    assert_eq!(app.cursors.get(View::Tokenizers), 0);
     press(&mut app, KeyCode::Esc);
     assert_eq!(app.tokenizer_rows().len(), 3);
     // A shorter list clamps the selection.
@@ -744,7 +750,7 @@ fn tokenizers_list_filter_and_failure_reason() {
     let mut shorter = fixtures::tokenizers();
     shorter.truncate(1);
     app.update(Event::Tokenizers(Stamped::new(t(3), Ok(shorter))));
-    assert_eq!(app.tokenizer_selected, 0);
+    assert_eq!(app.cursors.get(View::Tokenizers), 0);
     // Loading state words.
     let mut t2 = fixtures::tokenizers()[1].clone();
     assert_eq!(smg_tui::app::tokenizer_status(&t2).0, "loading");
@@ -839,7 +845,7 @@ fn modules_state_and_execution_rates() {
     assert_eq!(rows[2].exec_rate, Some(0.0));
     app.view = View::Modules;
     press(&mut app, KeyCode::Char('G'));
-    assert_eq!(app.module_selected, 2);
+    assert_eq!(app.cursors.get(View::Modules), 2);
     // `a` in the Modules view explains instead of opening a form.
     press(&mut app, KeyCode::Char('a'));
     assert_eq!(app.mode, Mode::Normal);
@@ -852,7 +858,7 @@ fn modules_state_and_execution_rates() {
     // Disabled: no rows, not an error.
     app.update(Event::Wasm(Stamped::new(t(4), Ok(WasmState::Disabled))));
     assert!(app.module_rows().is_empty());
-    assert_eq!(app.module_selected, 0);
+    assert_eq!(app.cursors.get(View::Modules), 0);
     assert!(app.source(Source::Wasm).failing().is_none());
 }
 
@@ -965,7 +971,7 @@ fn traffic_rates_from_two_scrapes() {
     metrics(&mut app, 0, sample(&[(&u0, 100.0, 0.0), (&u1, 10.0, 1.0)]));
     // One scrape: no rate yet.
     assert_eq!(app.traffic_for(&worker(0)), None);
-    assert!(app.fleet.req_rate.is_empty());
+    assert!(app.data.fleet.req_rate.is_empty());
     metrics(&mut app, 2, sample(&[(&u0, 120.0, 5.0), (&u1, 10.0, 1.0)]));
     let r0 = app.traffic_for(&worker(0)).unwrap();
     assert_eq!(r0.req_per_sec, 10.0);
@@ -975,8 +981,8 @@ fn traffic_rates_from_two_scrapes() {
     // A worker without a series had no requests at all.
     let r2 = app.traffic_for(&worker(2)).unwrap();
     assert_eq!((r2.req_per_sec, r2.err_rate), (0.0, None));
-    assert_eq!(app.fleet.req_rate.last(), Some(10.0));
-    assert_eq!(app.fleet.err_rate.last(), Some(0.25));
+    assert_eq!(app.data.fleet.req_rate.last(), Some(10.0));
+    assert_eq!(app.data.fleet.err_rate.last(), Some(0.25));
 
     // Sorting by REQ/S puts the busy worker first.
     app.view = View::Workers;
@@ -996,7 +1002,7 @@ fn traffic_rates_from_two_scrapes() {
     )));
     assert!(app.metrics_unavailable());
     assert_eq!(app.traffic_for(&worker(0)), None);
-    assert_eq!(app.fleet.req_rate.last(), None);
+    assert_eq!(app.data.fleet.req_rate.last(), None);
     assert!(app.failing_sources().is_empty());
     assert!(!app.unreachable());
     // Recovery: the rate spans the whole gap.
@@ -1011,9 +1017,9 @@ fn sort_by_breaker_puts_open_first() {
     app.view = View::Workers;
     press(&mut app, KeyCode::Char('B'));
     assert_eq!(app.sort.column, Column::Breaker);
-    let first = &app.workers[&app.order[0]];
+    let first = &app.data.workers[&app.order[0]];
     assert_eq!(first.circuit_breaker.as_deref(), Some("open"));
-    let second = &app.workers[&app.order[1]];
+    let second = &app.data.workers[&app.order[1]];
     assert_eq!(second.circuit_breaker.as_deref(), Some("half_open"));
     press(&mut app, KeyCode::Char(':'));
     typed(&mut app, "sort -err");

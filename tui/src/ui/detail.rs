@@ -123,7 +123,7 @@ fn spec_panel(area: Rect, buf: &mut Buffer, app: &App, w: &WorkerInfo) {
             Style::new().fg(Color::DarkGray),
         )
     } else {
-        match app.traffic.for_worker(&s.url) {
+        match app.data.traffic.for_worker(&s.url) {
             Some(r) => kv(
                 "traffic",
                 format!(
@@ -218,6 +218,7 @@ fn ranks_panel(area: Rect, buf: &mut Buffer, app: &App, w: &WorkerInfo) {
     block.render(area, buf);
     let route = app.route(Source::Loads);
     let Some(ranks) = app
+        .data
         .loads
         .get(&w.spec.url)
         .map(|l| &l.ranks)
@@ -268,7 +269,7 @@ fn ranks_panel(area: Rect, buf: &mut Buffer, app: &App, w: &WorkerInfo) {
 fn history_panel(area: Rect, buf: &mut Buffer, app: &App, w: &WorkerInfo) {
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
-    let series = app.worker_series.get(&w.spec.url);
+    let series = app.data.worker_series.get(&w.spec.url);
     for (rect, name, pick, scale, max, color, fmt) in [
         (
             left,

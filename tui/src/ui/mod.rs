@@ -206,9 +206,9 @@ pub(crate) fn sparkline(
 
 fn draw_header(area: Rect, buf: &mut Buffer, app: &App) {
     let counts = app.status_counts();
-    let total = app.workers.len();
+    let total = app.data.workers.len();
     let models = app.model_count();
-    let readiness = match &app.readiness {
+    let readiness = match &app.data.readiness {
         Some(r) if r.is_ready() => Span::styled("ready", Style::new().fg(Color::Green)),
         Some(_) => Span::styled("not ready", Style::new().fg(Color::Red)),
         None => Span::styled("?", Style::new().fg(Color::DarkGray)),
@@ -247,7 +247,7 @@ fn draw_header(area: Rect, buf: &mut Buffer, app: &App) {
         Span::styled(app.url.clone(), Style::new().bold()),
         Span::styled("  │  ", dim),
     ]);
-    if let Some(gateway) = &app.gateway {
+    if let Some(gateway) = &app.data.gateway {
         line.spans.push(Span::styled(
             gateway.to_string(),
             Style::new().fg(Color::Cyan),

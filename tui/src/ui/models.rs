@@ -76,8 +76,13 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
             .add_modifier(Modifier::BOLD),
     )
     .highlight_symbol("▶ ");
-    let mut state = TableState::default()
-        .with_selected((!rows.is_empty()).then_some(app.model_selected.min(rows.len() - 1)));
+    let mut state = TableState::default().with_selected(
+        (!rows.is_empty()).then_some(
+            app.cursors
+                .get(crate::app::View::Models)
+                .min(rows.len() - 1),
+        ),
+    );
     StatefulWidget::render(table, table_area, buf, &mut state);
     let (wr, wt) = app.wildcard_workers();
     let mut foot_lines = vec![];

@@ -23,7 +23,7 @@ use crate::format;
 pub const DISABLED: &str = "WASM disabled (start smg with --enable-wasm)";
 
 pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
-    let list = match &app.wasm {
+    let list = match &app.data.wasm {
         Some(WasmState::Enabled(list)) => Some(list),
         Some(WasmState::Disabled) => {
             let block = panel(app, "Modules", Source::Wasm);
@@ -111,7 +111,10 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
             .add_modifier(Modifier::BOLD),
     )
     .highlight_symbol("▶ ");
-    let selected = app.module_selected.min(rows.len().saturating_sub(1));
+    let selected = app
+        .cursors
+        .get(crate::app::View::Modules)
+        .min(rows.len().saturating_sub(1));
     let mut state = TableState::default().with_selected((!rows.is_empty()).then_some(selected));
     StatefulWidget::render(table, inner, buf, &mut state);
     if rows.is_empty() {

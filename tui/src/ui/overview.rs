@@ -39,7 +39,7 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
     let [tps, hit, errors] = thirds(r2);
     let [usage, sources] =
         Layout::horizontal([Constraint::Ratio(1, 3), Constraint::Ratio(2, 3)]).areas(r3);
-    let f = &app.fleet;
+    let f = &app.data.fleet;
     let count = |v: f64| format::num(v);
     metric_card(
         running,
@@ -185,7 +185,7 @@ impl Metric {
 }
 
 fn workers_card(area: Rect, buf: &mut Buffer, app: &App) {
-    let name = format!("Workers ({})", app.workers.len());
+    let name = format!("Workers ({})", app.data.workers.len());
     let block = panel(app, &name, Source::Workers);
     let inner = block.inner(area);
     block.render(area, buf);
@@ -221,12 +221,12 @@ fn workers_card(area: Rect, buf: &mut Buffer, app: &App) {
         return;
     }
     Paragraph::new(lines).render(list, buf);
-    let total = Some(app.workers.len().max(1) as u64);
+    let total = Some(app.data.workers.len().max(1) as u64);
     spark_with_caption(
         spark,
         buf,
         "ready workers",
-        &app.fleet.ready,
+        &app.data.fleet.ready,
         1.0,
         total,
         Color::Green,
@@ -241,13 +241,13 @@ fn readiness_card(area: Rect, buf: &mut Buffer, app: &App) {
     block.render(area, buf);
     let [text, spark] =
         Layout::horizontal([Constraint::Length(36), Constraint::Fill(1)]).areas(inner);
-    if let (None, Some(err)) = (&app.readiness, no_data_text(app, Source::Readiness)) {
+    if let (None, Some(err)) = (&app.data.readiness, no_data_text(app, Source::Readiness)) {
         Paragraph::new(err)
             .wrap(Wrap { trim: true })
             .render(inner, buf);
         return;
     }
-    let lines = match (&app.readiness, no_data_text(app, Source::Readiness)) {
+    let lines = match (&app.data.readiness, no_data_text(app, Source::Readiness)) {
         (Some(r), _) => {
             let mut lines = Vec::new();
             if r.is_ready() {
@@ -277,16 +277,17 @@ fn readiness_card(area: Rect, buf: &mut Buffer, app: &App) {
     };
     Paragraph::new(lines).render(text, buf);
     let total = app
+        .data
         .readiness
         .as_ref()
         .and_then(|r| r.total_workers)
-        .unwrap_or(app.workers.len())
+        .unwrap_or(app.data.workers.len())
         .max(1) as u64;
     spark_with_caption(
         spark,
         buf,
         "healthy workers",
-        &app.fleet.healthy,
+        &app.data.fleet.healthy,
         1.0,
         Some(total),
         Color::Green,
@@ -384,21 +385,26 @@ fn sources_card(area: Rect, buf: &mut Buffer, app: &App) {
         Source::Metrics,
     ]))
     .render(right, buf);
-    let reporting = app.metrics.values().filter(|m| m.running.is_some()).count();
+    let reporting = app
+        .data
+        .metrics
+        .values()
+        .filter(|m| m.running.is_some())
+        .count();
     let (wr, wt) = app.wildcard_workers();
     let mut lines = vec![
         Line::default(),
         Line::raw(format!(
             "engine loads reported by {reporting} of {} workers · models {} (wildcard workers \
              {wr}/{wt} ready)",
-            app.workers.len(),
+            app.data.workers.len(),
             app.model_count()
         )),
     ];
-    if let Some(a) = &app.aggregate {
+    if let Some(a) = &app.data.aggregate {
         lines.push(Line::raw(format!(
             "aggregate ({}): running {} · waiting {} · total {}",
-            app.loads_route, a.total_running_reqs, a.total_waiting_reqs, a.total_reqs,
+            app.data.loads_route, a.total_running_reqs, a.total_waiting_reqs, a.total_reqs,
         )));
         lines.push(Line::raw(format!(
             "mean per DP rank: token usage {} · gen {} tok/s · utilization {}",
@@ -439,7 +445,7 @@ fn source_line(app: &App, s: Source) -> Line<'static> {
             ),
         ]),
         None if st.last_success.is_some() => match s {
-            Source::Wasm if matches!(app.wasm, Some(crate::event::WasmState::Disabled)) => {
+            Source::Wasm if matches!(app.data.wasm, Some(crate::event::WasmState::Disabled)) => {
                 ok(format!("disabled (no --enable-wasm) · {age}"))
             }
             Source::Whoami => match &app.identity {

@@ -54,8 +54,9 @@ fn status_cell(t: &TokenizerInfo) -> Line<'static> {
 
 pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
     let rows = app.tokenizer_rows();
-    let total = app.tokenizers.as_ref().map_or(0, Vec::len);
+    let total = app.data.tokenizers.as_ref().map_or(0, Vec::len);
     let failed = app
+        .data
         .tokenizers
         .iter()
         .flatten()
@@ -124,7 +125,10 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
             .add_modifier(Modifier::BOLD),
     )
     .highlight_symbol("▶ ");
-    let selected = app.tokenizer_selected.min(rows.len().saturating_sub(1));
+    let selected = app
+        .cursors
+        .get(crate::app::View::Tokenizers)
+        .min(rows.len().saturating_sub(1));
     let mut state = TableState::default().with_selected((!rows.is_empty()).then_some(selected));
     StatefulWidget::render(table, inner, buf, &mut state);
 

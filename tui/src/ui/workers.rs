@@ -91,12 +91,12 @@ fn right(c: Column) -> bool {
 }
 
 pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
-    let mut name = format!("Workers ({})", app.workers.len());
+    let mut name = format!("Workers ({})", app.data.workers.len());
     if !app.filter.is_empty() {
         name = format!(
             "Workers ({} of {}) · filter \"{}\"",
             app.order.len(),
-            app.workers.len(),
+            app.data.workers.len(),
             app.filter
         );
     }
@@ -144,7 +144,10 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
     let page = inner.height.saturating_sub(1) as usize;
     app.page.set(page.max(1));
     let len = app.order.len();
-    let selected = app.selected.min(len.saturating_sub(1));
+    let selected = app
+        .cursors
+        .get(crate::app::View::Workers)
+        .min(len.saturating_sub(1));
     let mut offset = app.scroll.get();
     if selected < offset {
         offset = selected;
@@ -156,12 +159,13 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
 
     let rows: Vec<Row> = app.order[offset..(offset + page).min(len)]
         .iter()
-        .filter_map(|id| app.workers.get(id))
+        .filter_map(|id| app.data.workers.get(id))
         .map(|w| {
             let traffic = if metrics_na {
                 Traffic::Unavailable
             } else {
-                app.traffic
+                app.data
+                    .traffic
                     .for_worker(&w.spec.url)
                     .map_or(Traffic::Pending, Traffic::Rate)
             };
@@ -183,7 +187,7 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
     if len == 0 {
         let msg = if let Some(err) = no_data_text(app, Source::Workers) {
             err
-        } else if app.workers.is_empty() {
+        } else if app.data.workers.is_empty() {
             Line::styled(
                 "No workers registered. Press a to add one (smgctl workers add <url>).",
                 Style::new().fg(Color::DarkGray),
