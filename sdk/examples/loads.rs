@@ -11,6 +11,8 @@
 //! only the workers serving one model. Both shapes arrive as one [`smg_sdk::FleetLoads`]:
 //! per worker, per data-parallel rank, and the fleet totals.
 
+use std::process::ExitCode;
+
 use color_eyre::eyre::{Result, WrapErr, bail};
 use smg_sdk::{Client, FleetLoads};
 
@@ -18,8 +20,18 @@ const DEFAULT_URL: &str = "http://127.0.0.1:30000";
 const USAGE: &str = "usage: loads [--snapshot [model-id]]";
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    color_eyre::install()?;
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, outermost context first: what a CI log should show.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let client = client_from_env()?;
     let loads: FleetLoads = match args.as_slice() {

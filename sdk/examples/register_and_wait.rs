@@ -11,6 +11,7 @@
 //! failed registration job, a worker that fails its health checks, or the timeout is an error
 //! (decision D3: a 202 never hides a failure), and the exit status is non-zero.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr, bail};
@@ -20,8 +21,18 @@ const DEFAULT_URL: &str = "http://127.0.0.1:30000";
 const USAGE: &str = "usage: register_and_wait <worker-url> [timeout-secs]";
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    color_eyre::install()?;
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, outermost context first: what a CI log should show.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (worker_url, timeout) = match args.as_slice() {
         [url] => (url.as_str(), Duration::from_secs(300)),

@@ -12,6 +12,7 @@
 //! worker is gone. If the drain runs out of time the worker stays registered and cordoned,
 //! and the error says how to put it back into rotation.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr, bail};
@@ -25,8 +26,18 @@ const DEFAULT_DRAIN_SECS: u64 = 300;
 const AFTER_DRAIN: Duration = Duration::from_secs(60);
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    color_eyre::install()?;
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, outermost context first: what a CI log should show.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (target, drain_secs) = match args.as_slice() {
         [target] => (target.as_str(), DEFAULT_DRAIN_SECS),
@@ -71,10 +82,10 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Err(Error::JobFailed { message, .. }) if message.starts_with(RETIRE_DRAIN_TIMED_OUT) => {
+            // The gateway's message says what state the worker was left in; add the ways out.
             bail!(
-                "worker {} was not retired: {message}\nIt stays registered and cordoned; retry \
-                 with a longer drain timeout, or put it back into rotation with \
-                 `smgctl workers uncordon {}`",
+                "worker {} was not retired: {message}. Retry with a longer drain timeout, or put \
+                 it back into rotation with `smgctl workers uncordon {}`",
                 worker.id,
                 worker.id
             )

@@ -11,6 +11,8 @@
 //! checks that the new secret authenticates (`GET /admin/whoami`, which any role may call)
 //! and prints it alone on stdout; everything else goes to stderr.
 
+use std::process::ExitCode;
+
 use color_eyre::eyre::{Result, WrapErr, bail};
 use smg_sdk::{ApiKeyInfo, ApiKeys, Client};
 
@@ -18,8 +20,18 @@ const DEFAULT_URL: &str = "http://127.0.0.1:30000";
 const USAGE: &str = "usage: rotate_key <key-id-or-name>";
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    color_eyre::install()?;
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, outermost context first: what a CI log should show.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [target] = args.as_slice() else {
         bail!("{USAGE}");
