@@ -435,3 +435,55 @@ async fn detokenize_prints_the_text() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_of_several_follows_the_shared_rule() {
+    let gw = Gateway::start().await;
+    mount(
+        &gw,
+        "DELETE",
+        "/v1/tokenizers/gone",
+        404,
+        error_body(
+            "Tokenizer 'gone' not found",
+            "not_found",
+            "TOKENIZER_NOT_FOUND",
+        ),
+    )
+    .await;
+    mount(
+        &gw,
+        "DELETE",
+        "/v1/tokenizers/llama3",
+        200,
+        json!({"success": true, "message": "Tokenizer 'llama3' removed successfully"}),
+    )
+    .await;
+    // The refused one is reported, the next still goes, the exit code is the refusal's.
+    let out = gw
+        .run(&["tokenizers", "delete", "gone", "llama3", "--yes"])
+        .await;
+    assert_code(&out, 3);
+    assert_eq!(stdout(&out), "Tokenizer 'llama3' removed successfully\n");
+    assert!(
+        stderr(&out).starts_with("error: tokenizer gone: Tokenizer 'gone' not found"),
+        "{}",
+        stderr(&out)
+    );
+    // Alone, its error is the command's.
+    let out = gw.run(&["tokenizers", "delete", "gone", "--yes"]).await;
+    assert_code(&out, 3);
+    assert!(
+        stderr(&out).starts_with("error: Tokenizer 'gone' not found"),
+        "{}",
+        stderr(&out)
+    );
+    // The rule is in the help.
+    let out = gw.run(&["tokenizers", "delete", "--help"]).await;
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("its error is printed and the others still go\nahead"),
+        "{}",
+        stdout(&out)
+    );
+}

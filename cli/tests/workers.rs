@@ -833,3 +833,52 @@ async fn closed_stdout_does_not_panic() {
         assert_eq!(err, "", "{format}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cordon_of_several_follows_the_shared_rule() {
+    let gw = Gateway::start().await;
+    // Cordoning needs this project's gateway, which names itself in a header.
+    Mock::given(method("GET"))
+        .and(path("/loads"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("x-smg-version", "9.8.7")
+                .set_body_json(json!({})),
+        )
+        .mount(&gw.server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/workers/{W3}")))
+        .respond_with(ResponseTemplate::new(404).set_body_json(error_body(
+            "Worker not found",
+            "not_found",
+            "WORKER_NOT_FOUND",
+        )))
+        .mount(&gw.server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/workers/{W2}")))
+        .respond_with(ResponseTemplate::new(202).set_body_json(accepted(W2, "update")))
+        .mount(&gw.server)
+        .await;
+    let out = gw.run(&["workers", "cordon", W3, W2]).await;
+    assert_code(&out, 3);
+    assert_eq!(stdout(&out), format!("worker {W2} cordoned\n"));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: worker {W3}: Worker not found [WORKER_NOT_FOUND]\n\
+             hint: try: smgctl workers list\n"
+        )
+    );
+    // Each command that takes several ids states the rule in its help.
+    for noun in ["delete", "cordon", "uncordon"] {
+        let out = gw.run(&["workers", noun, "--help"]).await;
+        assert_code(&out, 0);
+        assert!(
+            stdout(&out).contains("Several ids: they are acted on one after another."),
+            "{noun}: {}",
+            stdout(&out)
+        );
+    }
+}
