@@ -11,14 +11,15 @@ use std::time::{Duration, SystemTime};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use smg_sdk::{
-    AddTokenizerRequest, GatewayIdentity, JobState, LoadAggregate, ModelCard, ModelList,
-    ReadinessResponse, TokenizerInfo, WasmModule, WorkerEvent, WorkerInfo, WorkerLoads, WorkerSpec,
+    AddTokenizerRequest, ApiKeyCreateRequest, ApiKeyInfo, ApiKeyList, AuditEvent, AuditLogResponse,
+    GatewayIdentity, JobState, LoadAggregate, ModelCard, ModelList, ReadinessResponse, Role,
+    SecretString, TokenizerInfo, WasmModule, WorkerEvent, WorkerInfo, WorkerLoads, WorkerSpec,
     WorkerStatus, WorkerType, WorkerUpdateRequest,
 };
 
 use crate::event::{
-    Action, ActionOutcome, Effect, Event, LoadsPoll, Source, SourceError, Stamped, WasmState,
-    Whoami,
+    Action, ActionOutcome, Effect, Event, LoadsPoll, Offered, Source, SourceError, Stamped,
+    WasmState, Whoami,
 };
 use crate::keymap::{self, Cmd, Ctx};
 use crate::series::{DEFAULT_CAPACITY, Series};
@@ -44,24 +45,35 @@ pub enum View {
     Tokenizers,
     /// WASM middleware modules and their executions.
     Modules,
+    /// Runtime API keys (`/admin/api-keys`).
+    Keys,
+    /// The audit log (`/admin/audit`), newest first.
+    Audit,
 }
 
 impl View {
     /// Every view, in tab order.
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 8] = [
         Self::Overview,
         Self::Workers,
         Self::Detail,
         Self::Models,
         Self::Tokenizers,
         Self::Modules,
+        Self::Keys,
+        Self::Audit,
     ];
 
     /// Views with a table the `/` filter applies to.
     pub fn filterable(self) -> bool {
         matches!(
             self,
-            Self::Workers | Self::Models | Self::Tokenizers | Self::Modules
+            Self::Workers
+                | Self::Models
+                | Self::Tokenizers
+                | Self::Modules
+                | Self::Keys
+                | Self::Audit
         )
     }
 }
@@ -406,6 +418,8 @@ pub enum FormKind {
     AddWorker,
     /// `POST /v1/tokenizers`.
     AddTokenizer,
+    /// `POST /admin/api-keys`.
+    AddKey,
     /// `PATCH /workers/{id}`; the current values, to send only what changed.
     EditWorker {
         /// Worker id.
@@ -472,6 +486,21 @@ impl Form {
         }
     }
 
+    /// The create-key form.
+    pub fn add_key() -> Self {
+        Self {
+            kind: FormKind::AddKey,
+            fields: vec![
+                Field::new("ID", "", "1-128 of A-Z a-z 0-9 . _ -"),
+                Field::new("Name", "", "optional label; default: the id"),
+                Field::new("Role", "user", "user (serving) | admin (control plane)"),
+                Field::new("Expires", "", "optional, RFC 3339: 2027-01-01T00:00:00Z"),
+            ],
+            focus: 0,
+            error: None,
+        }
+    }
+
     /// The edit form for `worker`.
     pub fn edit_worker(worker: &WorkerInfo) -> Self {
         Self {
@@ -499,6 +528,7 @@ impl Form {
         match &self.kind {
             FormKind::AddWorker => "Add worker".to_string(),
             FormKind::AddTokenizer => "Add tokenizer".to_string(),
+            FormKind::AddKey => "Create API key".to_string(),
             FormKind::EditWorker { id, .. } => {
                 format!("Edit worker {}", crate::format::short_id(id))
             }
@@ -564,6 +594,41 @@ impl Form {
                     req = req.with_chat_template(template);
                 }
                 Ok(Action::AddTokenizer(req))
+            }
+            FormKind::AddKey => {
+                let id = self.value(0);
+                if id.is_empty() {
+                    return Err("id is required".into());
+                }
+                if id.len() > 128
+                    || !id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                {
+                    return Err(format!(
+                        "id '{id}' must be 1-128 characters of A-Z a-z 0-9 . _ -"
+                    ));
+                }
+                let role = self.value(2);
+                let role = if role.is_empty() {
+                    Role::User
+                } else {
+                    Role::parse(role)
+                        .ok_or_else(|| format!("role '{role}' is not one of user, admin"))?
+                };
+                let mut req = ApiKeyCreateRequest::new(id).role(role);
+                let name = self.value(1);
+                if !name.is_empty() {
+                    req = req.name(name);
+                }
+                let expires = self.value(3);
+                if !expires.is_empty() {
+                    let at = chrono::DateTime::parse_from_rfc3339(expires).map_err(|_| {
+                        format!("expiry '{expires}' is not RFC 3339 (2027-01-01T00:00:00Z)")
+                    })?;
+                    req.expires_at = Some(at.with_timezone(&chrono::Utc));
+                }
+                Ok(Action::CreateKey(req))
             }
             FormKind::EditWorker { id, priority, cost } => {
                 let mut update = WorkerUpdateRequest::default();
@@ -701,8 +766,12 @@ pub struct FleetData {
     pub wasm_at: Option<SystemTime>,
     /// Traffic through the gateway (its Prometheus counters).
     pub traffic: Traffic,
+    /// Last `/admin/api-keys` answer (`None` before the first).
+    pub keys: Option<Offered<ApiKeyList>>,
+    /// Last `/admin/audit` answer, newest first (`None` before the first).
+    pub audit: Option<Offered<AuditLogResponse>>,
     /// Freshness of each source, indexed by [`Source`].
-    pub sources: [SourceState; 8],
+    pub sources: [SourceState; Source::ALL.len()],
     /// Fleet history.
     pub fleet: FleetSeries,
     /// Per-worker history by worker URL.
@@ -772,6 +841,9 @@ pub struct App {
     pub principal: Option<(String, String)>,
     /// What `/admin/whoami` said when it did not name a principal.
     pub identity: Identity,
+    /// The secret of the key just created or rotated, with what happened: the gateway shows
+    /// it only once, so it stays on screen until Esc.
+    pub revealed: Option<(String, SecretString)>,
     /// First visible row of the worker table (kept by the renderer, like `TableState`).
     pub scroll: Cell<usize>,
     /// Visible rows of the worker table at the last draw (for PgUp/PgDn).
@@ -803,6 +875,8 @@ impl App {
                 wasm_prev: None,
                 wasm_at: None,
                 traffic: Traffic::default(),
+                keys: None,
+                audit: None,
                 sources: Default::default(),
                 fleet: FleetSeries::with_capacity(history),
                 worker_series: HashMap::new(),
@@ -822,6 +896,7 @@ impl App {
             flash: None,
             principal: None,
             identity: Identity::Unknown,
+            revealed: None,
             scroll: Cell::new(0),
             page: Cell::new(20),
         }
@@ -979,6 +1054,63 @@ impl App {
                 }),
             })
             .collect()
+    }
+
+    /// Keys matching the filter (id, name, role, status), oldest first; empty when the
+    /// gateway does not offer keys.
+    pub fn key_rows(&self) -> Vec<&ApiKeyInfo> {
+        let Some(Offered::Yes(list)) = &self.data.keys else {
+            return Vec::new();
+        };
+        let needle = self.filter.to_lowercase();
+        list.keys
+            .iter()
+            .filter(|k| {
+                needle.is_empty()
+                    || [
+                        k.id.as_str(),
+                        k.name.as_str(),
+                        k.role.as_str(),
+                        key_status(k),
+                    ]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(&needle))
+            })
+            .collect()
+    }
+
+    /// The selected key.
+    pub fn selected_key(&self) -> Option<&ApiKeyInfo> {
+        self.key_rows().get(self.cursors.get(View::Keys)).copied()
+    }
+
+    /// When the audit tail last saw `key_id` act (its newest event), if it did.
+    pub fn key_last_seen(&self, key_id: &str) -> Option<&AuditEvent> {
+        let Some(Offered::Yes(log)) = &self.data.audit else {
+            return None;
+        };
+        log.events
+            .iter()
+            .filter(|e| e.principal_id.as_deref() == Some(key_id))
+            .max_by_key(|e| e.timestamp)
+    }
+
+    /// Audit events matching the filter by principal (id, name, auth method) or action
+    /// (method, path, outcome), newest first.
+    pub fn audit_rows(&self) -> Vec<&AuditEvent> {
+        let Some(Offered::Yes(log)) = &self.data.audit else {
+            return Vec::new();
+        };
+        let needle = self.filter.to_lowercase();
+        let mut rows: Vec<&AuditEvent> = log
+            .events
+            .iter()
+            .filter(|e| needle.is_empty() || audit_matches(e, &needle))
+            .collect();
+        // The gateway answers newest first; sorting keeps that promise on screen whatever
+        // order a gateway used.
+        rows.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then_with(|| b.id.cmp(&a.id)));
+        rows
     }
 
     /// Gateway-wide WASM executions per second since the previous poll.
@@ -1145,6 +1277,32 @@ impl App {
                 self.clamp_tables();
                 Effect::Redraw
             }
+            Event::Keys(p) => {
+                match p.value {
+                    Ok(keys) => {
+                        self.data.keys = Some(keys);
+                        self.source_mut(Source::Keys).last_success = Some(p.at);
+                    }
+                    Err(e) => {
+                        self.source_mut(Source::Keys).last_error = Some(Stamped::new(p.at, e))
+                    }
+                }
+                self.clamp(View::Keys);
+                Effect::Redraw
+            }
+            Event::Audit(p) => {
+                match p.value {
+                    Ok(log) => {
+                        self.data.audit = Some(log);
+                        self.source_mut(Source::Audit).last_success = Some(p.at);
+                    }
+                    Err(e) => {
+                        self.source_mut(Source::Audit).last_error = Some(Stamped::new(p.at, e))
+                    }
+                }
+                self.clamp(View::Audit);
+                Effect::Redraw
+            }
             Event::Whoami(p) => {
                 match p.value {
                     Ok(Whoami::Principal(who)) => {
@@ -1272,6 +1430,9 @@ impl App {
     }
 
     fn action_done(&mut self, outcome: ActionOutcome) -> Effect {
+        if let (Ok(text), Some(secret)) = (&outcome.result, outcome.secret) {
+            self.revealed = Some((format!("{}: {text}", outcome.title), secret));
+        }
         match outcome.result {
             Ok(text) => {
                 self.set_flash(format!("{}: {text}", outcome.title), false);
@@ -1405,6 +1566,8 @@ impl App {
             View::Models => self.model_rows().len(),
             View::Tokenizers => self.tokenizer_rows().len(),
             View::Modules => self.module_rows().len(),
+            View::Keys => self.key_rows().len(),
+            View::Audit => self.audit_rows().len(),
             View::Overview => 0,
         }
     }
@@ -1423,6 +1586,8 @@ impl App {
     fn clamp_tables(&mut self) {
         self.clamp(View::Tokenizers);
         self.clamp(View::Modules);
+        self.clamp(View::Keys);
+        self.clamp(View::Audit);
     }
 
     /// After the filter changed: back to the top of every table.
@@ -1517,6 +1682,10 @@ impl App {
             }
             Cmd::Back => match self.view {
                 View::Detail => self.show(View::Workers),
+                View::Keys if self.revealed.is_some() => {
+                    self.revealed = None;
+                    Effect::Redraw
+                }
                 v if v.filterable() && !self.filter.is_empty() => {
                     self.filter.clear();
                     self.filter_changed();
@@ -1603,6 +1772,38 @@ impl App {
                 None => app.no_target(),
             }),
             Cmd::Delete if self.view == View::Tokenizers => self.delete_tokenizer(),
+            Cmd::Delete if self.view == View::Keys => self.key_action(|k| {
+                Ok((
+                    Action::DeleteKey { id: k.id.clone() },
+                    "Revoked at once: requests with this key get 401. Cannot be undone.",
+                ))
+            }),
+            Cmd::Rotate => self.key_action(|k| {
+                Ok((
+                    Action::RotateKey { id: k.id.clone() },
+                    "The current secret stops working at once; the new one is shown once.",
+                ))
+            }),
+            Cmd::Disable => self.key_action(|k| {
+                if k.enabled {
+                    Ok((
+                        Action::DisableKey { id: k.id.clone() },
+                        "Suspended: requests with this key get 401 until it is enabled again.",
+                    ))
+                } else {
+                    Err("already disabled (u enables it)".into())
+                }
+            }),
+            Cmd::Enable => self.key_action(|k| {
+                if k.enabled {
+                    Err("already enabled".into())
+                } else {
+                    Ok((
+                        Action::EnableKey { id: k.id.clone() },
+                        "Authenticates again (unless it has expired).",
+                    ))
+                }
+            }),
             Cmd::Delete => self.guard_action(|app| match app.target_worker() {
                 Some(w) => {
                     let details = worker_lines(w);
@@ -1658,11 +1859,8 @@ impl App {
                 }));
                 Effect::Redraw
             }),
-            // Key actions, form and dialog commands do nothing here.
-            Cmd::Rotate
-            | Cmd::Disable
-            | Cmd::Enable
-            | Cmd::NextField
+            // Form and dialog commands do nothing here.
+            Cmd::NextField
             | Cmd::PrevField
             | Cmd::Submit
             | Cmd::Cancel => Effect::None,
@@ -1706,6 +1904,10 @@ impl App {
         match self.view {
             View::Tokenizers => self.guard_action(|app| {
                 app.mode = Mode::Form(Box::new(Form::add_tokenizer()));
+                Effect::Redraw
+            }),
+            View::Keys => self.guard_action(|app| {
+                app.mode = Mode::Form(Box::new(Form::add_key()));
                 Effect::Redraw
             }),
             View::Modules => {
@@ -1763,6 +1965,32 @@ impl App {
             match make(w) {
                 Ok((action, what)) => {
                     let mut details = worker_lines(w);
+                    details.push(what.to_string());
+                    app.mode = Mode::Confirm(Box::new(Confirm {
+                        action,
+                        details,
+                        back: None,
+                    }));
+                }
+                Err(why) => app.set_flash(why, true),
+            }
+            Effect::Redraw
+        })
+    }
+
+    /// Confirm an action on the selected key, or say why there is none (`Err` is shown).
+    fn key_action(
+        &mut self,
+        make: impl FnOnce(&ApiKeyInfo) -> Result<(Action, &'static str), String>,
+    ) -> Effect {
+        self.guard_action(|app| {
+            let Some(k) = app.selected_key() else {
+                app.set_flash("no key selected", true);
+                return Effect::Redraw;
+            };
+            match make(k) {
+                Ok((action, what)) => {
+                    let mut details = key_lines(k);
                     details.push(what.to_string());
                     app.mode = Mode::Confirm(Box::new(Confirm {
                         action,
@@ -1946,6 +2174,40 @@ fn tokenizer_lines(t: &TokenizerInfo) -> Vec<String> {
         lines.push(format!("reason  {reason}"));
     }
     lines
+}
+
+/// `active`, `expired` or `disabled`.
+pub fn key_status(k: &ApiKeyInfo) -> &'static str {
+    if !k.enabled {
+        "disabled"
+    } else if k.is_expired {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+fn key_lines(k: &ApiKeyInfo) -> Vec<String> {
+    vec![
+        format!("id      {}   ({})", k.id, k.name),
+        format!("key     {}   role {}", k.masked_key, k.role),
+        format!(
+            "status  {}   expires {}",
+            key_status(k),
+            k.expires_at.map_or("never".to_string(), |t| t
+                .format("%Y-%m-%d %H:%M UTC")
+                .to_string())
+        ),
+    ]
+}
+
+fn audit_matches(e: &AuditEvent, needle: &str) -> bool {
+    let has = |s: &str| s.to_lowercase().contains(needle);
+    e.principal_id.as_deref().is_some_and(has)
+        || e.principal_name.as_deref().is_some_and(has)
+        || e.auth_method.as_deref().is_some_and(has)
+        || has(&format!("{} {}", e.method, e.path))
+        || has(e.outcome.as_str())
 }
 
 /// Times a module ran: its own counter when the gateway reports one, else `access_count`.

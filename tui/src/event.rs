@@ -6,8 +6,9 @@ use std::time::SystemTime;
 
 use crossterm::event::KeyEvent;
 use smg_sdk::{
-    AddTokenizerRequest, FleetLoads, GatewayIdentity, ModelList, Principal, ReadinessResponse,
-    TokenizerInfo, WasmModuleList, WorkerEvent, WorkerSpec, WorkerUpdateRequest,
+    AddTokenizerRequest, ApiKeyCreateRequest, ApiKeyList, AuditLogResponse, FleetLoads,
+    GatewayIdentity, ModelList, Principal, ReadinessResponse, TokenizerInfo, WasmModuleList,
+    WorkerEvent, WorkerSpec, WorkerUpdateRequest,
 };
 
 use crate::traffic::TrafficSample;
@@ -32,11 +33,15 @@ pub enum Source {
     Whoami,
     /// The gateway's Prometheus endpoint (`--metrics-url`), a separate listener.
     Metrics,
+    /// `GET /admin/api-keys` (runtime API keys; not offered by upstream SMG).
+    Keys,
+    /// `GET /admin/audit` (the audit log; not offered by upstream SMG).
+    Audit,
 }
 
 impl Source {
     /// Every source, in display order.
-    pub const ALL: [Source; 8] = [
+    pub const ALL: [Source; 10] = [
         Self::Workers,
         Self::Loads,
         Self::Readiness,
@@ -45,6 +50,8 @@ impl Source {
         Self::Wasm,
         Self::Whoami,
         Self::Metrics,
+        Self::Keys,
+        Self::Audit,
     ];
 
     /// The sources whose failure means the gateway is in trouble: they raise the red banner
@@ -62,6 +69,8 @@ impl Source {
             Self::Wasm => "/wasm",
             Self::Whoami => "/admin/whoami",
             Self::Metrics => "/metrics",
+            Self::Keys => "/admin/api-keys",
+            Self::Audit => "/admin/audit",
         }
     }
 
@@ -164,6 +173,10 @@ pub enum Event {
     Whoami(Polled<Whoami>),
     /// One scrape of the gateway's Prometheus endpoint.
     Metrics(Polled<TrafficSample>),
+    /// One poll of `/admin/api-keys`.
+    Keys(Polled<Offered<ApiKeyList>>),
+    /// One poll of `/admin/audit` (newest first).
+    Audit(Polled<Offered<AuditLogResponse>>),
     /// A mutation finished.
     ActionDone(Stamped<ActionOutcome>),
     /// A key press.
@@ -182,6 +195,16 @@ pub enum WasmState {
     /// The gateway runs without `--enable-wasm` (upstream answers an empty 500, this
     /// project's gateway 503).
     Disabled,
+}
+
+/// The answer of a route some gateways do not have.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Offered<T> {
+    /// The gateway answered.
+    Yes(T),
+    /// The gateway does not offer the route (the SDK's `Error::Unsupported`); holds its text,
+    /// e.g. ``upstream SMG 1.13.0 does not offer `/admin/audit` ``.
+    NotOffered(String),
 }
 
 /// What `GET /admin/whoami` said.
@@ -262,6 +285,28 @@ pub enum Action {
         /// Tokenizer name (or id).
         name: String,
     },
+    /// `POST /admin/api-keys` (the answer holds the secret, shown once).
+    CreateKey(ApiKeyCreateRequest),
+    /// `POST /admin/api-keys/{id}/rotate` (the old secret stops working at once).
+    RotateKey {
+        /// Key id.
+        id: String,
+    },
+    /// `POST /admin/api-keys/{id}/disable`.
+    DisableKey {
+        /// Key id.
+        id: String,
+    },
+    /// `POST /admin/api-keys/{id}/enable`.
+    EnableKey {
+        /// Key id.
+        id: String,
+    },
+    /// `DELETE /admin/api-keys/{id}`.
+    DeleteKey {
+        /// Key id.
+        id: String,
+    },
 }
 
 impl Action {
@@ -310,6 +355,26 @@ impl Action {
             Self::DeleteTokenizer { name } => {
                 format!("smgctl tokenizers delete {} --yes", shell_quote(name))
             }
+            Self::CreateKey(req) => {
+                let mut cmd = format!("smgctl keys create --id {}", shell_quote(&req.id));
+                if let Some(name) = &req.name {
+                    cmd.push_str(&format!(" --name {}", shell_quote(name)));
+                }
+                if let Some(role) = req.role {
+                    cmd.push_str(&format!(" --role {role}"));
+                }
+                if let Some(at) = req.expires_at {
+                    cmd.push_str(&format!(
+                        " --expires-at {}",
+                        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ));
+                }
+                cmd
+            }
+            Self::RotateKey { id } => format!("smgctl keys rotate {} --yes", shell_quote(id)),
+            Self::DisableKey { id } => format!("smgctl keys disable {}", shell_quote(id)),
+            Self::EnableKey { id } => format!("smgctl keys enable {}", shell_quote(id)),
+            Self::DeleteKey { id } => format!("smgctl keys delete {} --yes", shell_quote(id)),
         }
     }
 
@@ -326,6 +391,11 @@ impl Action {
             Self::FlushCache => "Flush all caches",
             Self::AddTokenizer(_) => "Add tokenizer",
             Self::DeleteTokenizer { .. } => "Delete tokenizer",
+            Self::CreateKey(_) => "Create API key",
+            Self::RotateKey { .. } => "Rotate API key",
+            Self::DisableKey { .. } => "Disable API key",
+            Self::EnableKey { .. } => "Enable API key",
+            Self::DeleteKey { .. } => "Delete API key",
         }
     }
 }
@@ -337,6 +407,9 @@ pub struct ActionOutcome {
     pub title: String,
     /// A summary on success; the server's error (SDK error `Display`) on failure.
     pub result: Result<String, String>,
+    /// A secret the gateway shows only once (a created or rotated API key), to display until
+    /// dismissed.
+    pub secret: Option<smg_sdk::SecretString>,
 }
 
 /// Quote a shell word when it needs it.

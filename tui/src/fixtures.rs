@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use smg_sdk::{
+    ApiKeyInfo, ApiKeyList, ApiKeySummary, AuditEvent, AuditLogResponse, AuditOutcome,
     GetLoadsResponse, JobState, JobStatus, MiddlewareAttachPoint, ModelCard, ModelList,
     ModelObject, Principal, ReadinessResponse, Role, RuntimeType, SchedulerLoadSnapshot,
     TokenizerInfo, WasmMetrics, WasmModule, WasmModuleList, WasmModuleMeta, WorkerEvent,
@@ -12,7 +13,7 @@ use smg_sdk::{
 };
 
 use crate::app::App;
-use crate::event::{Event, LOADS_FANOUT_ROUTE, LoadsPoll, Stamped, WasmState, Whoami};
+use crate::event::{Event, LOADS_FANOUT_ROUTE, LoadsPoll, Offered, Stamped, WasmState, Whoami};
 use crate::traffic::{Counts, TrafficSample};
 
 /// The fixtures' epoch: 2025-06-15T15:06:40Z.
@@ -313,6 +314,101 @@ fn utc(secs: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default()
 }
 
+fn key(id: &str, role: Role, enabled: bool, expires: Option<i64>, tail: &str) -> ApiKeyInfo {
+    let t0 = T0_SECS as i64;
+    let expires_at = expires.map(|d| utc(t0 + d));
+    let is_expired = expires.is_some_and(|d| d < 0);
+    ApiKeyInfo {
+        id: id.into(),
+        masked_key: format!("sk-***{tail}"),
+        name: id.replace('-', " "),
+        description: None,
+        role,
+        enabled,
+        is_active: enabled,
+        is_expired,
+        is_valid: enabled && !is_expired,
+        created_at: utc(t0 - 86_400 * 30),
+        updated_at: utc(t0 - 3_600),
+        expires_at,
+        created_by: Some("ops".into()),
+    }
+}
+
+/// Runtime API keys: an admin key, serving keys, one expired, one disabled.
+pub fn api_keys() -> ApiKeyList {
+    let keys = vec![
+        key("ops", Role::Admin, true, None, "a1b2"),
+        key("ci-deploy", Role::Admin, true, Some(86_400 * 90), "c3d4"),
+        key("team-search", Role::User, true, Some(86_400 * 7), "e5f6"),
+        key("batch-2024", Role::User, true, Some(-86_400), "0789"),
+        key("contractor", Role::User, false, None, "ffee"),
+    ];
+    ApiKeyList {
+        summary: ApiKeySummary {
+            total: keys.len(),
+            active: 3,
+            expired: 1,
+            disabled: 1,
+        },
+        keys,
+    }
+}
+
+fn event(secs_ago: i64, who: Option<&str>, method: &str, path: &str, status: u16) -> AuditEvent {
+    let outcome = match status {
+        401 | 403 => AuditOutcome::Denied,
+        s if s >= 400 => AuditOutcome::Failure,
+        _ => AuditOutcome::Success,
+    };
+    AuditEvent {
+        id: format!("0199a000-0000-7000-8000-{:012}", 1_000 - secs_ago),
+        timestamp: utc(T0_SECS as i64 - secs_ago),
+        principal_id: who.map(Into::into),
+        principal_name: who.map(|w| w.replace('-', " ")),
+        auth_method: Some(who.map_or("none".to_string(), |w| format!("api_key:{w}"))),
+        role: who.map(|w| {
+            if w == "team-search" {
+                Role::User
+            } else {
+                Role::Admin
+            }
+        }),
+        method: method.into(),
+        path: path.into(),
+        status,
+        request_id: None,
+        outcome,
+        summary: Some(match outcome {
+            AuditOutcome::Denied => "refused: admin role required".to_string(),
+            _ => format!("{method} {path}"),
+        }),
+    }
+}
+
+/// An audit tail, deliberately not in order (the view sorts newest first).
+pub fn audit_log() -> AuditLogResponse {
+    let events = vec![
+        event(600, Some("ops"), "POST", "/admin/api-keys", 201),
+        event(30, Some("ci-deploy"), "POST", "/workers", 202),
+        event(120, Some("team-search"), "GET", "/workers", 403),
+        event(
+            5,
+            Some("ops"),
+            "POST",
+            "/admin/api-keys/team-search/rotate",
+            200,
+        ),
+        event(300, Some("ci-deploy"), "DELETE", "/workers/0199", 404),
+        event(900, None, "POST", "/flush_cache", 401),
+    ];
+    AuditLogResponse {
+        count: events.len(),
+        events,
+        enabled: true,
+    }
+}
+
 /// The admin principal of the fixtures.
 pub fn principal() -> Principal {
     Principal {
@@ -375,6 +471,14 @@ pub fn app(n: usize, ticks: usize) -> App {
     app.update(Event::Whoami(Stamped::new(
         last,
         Ok(Whoami::Principal(principal())),
+    )));
+    app.update(Event::Keys(Stamped::new(
+        last,
+        Ok(Offered::Yes(api_keys())),
+    )));
+    app.update(Event::Audit(Stamped::new(
+        last,
+        Ok(Offered::Yes(audit_log())),
     )));
     app.metrics_url = Some("http://smg.example:29000/metrics".into());
     app.now = last + Duration::from_secs(3);

@@ -188,10 +188,14 @@ const SORT: &str = "Filter and sort";
 const ACTIONS: &str = "Actions (confirmed first)";
 const FORMS: &str = "In forms and prompts";
 
-use View::{Detail, Models, Modules, Overview, Tokenizers, Workers};
+use View::{Audit, Detail, Keys, Models, Modules, Overview, Tokenizers, Workers};
 
 /// Views with a table the cursor keys move in.
-const TABLES: &[View] = &[Workers, Models, Tokenizers, Modules];
+const TABLES: &[View] = &[Workers, Models, Tokenizers, Modules, Keys, Audit];
+/// Views where c, u and x act on workers (the Keys view uses u and x for its keys).
+const NOT_KEYS: &[View] = &[
+    Overview, Workers, Detail, Models, Tokenizers, Modules, Audit,
+];
 const WORKER_VIEWS: &[View] = &[Workers, Detail];
 
 /// Every key binding, in help order.
@@ -231,6 +235,18 @@ pub const KEYMAP: &[Binding] = &[
         commands: &["modules", "module", "wasm", "5"],
         cmd: Some(Cmd::Show(Modules)),
         ..row(VIEWS, "5  :modules", "WASM modules and executions")
+    },
+    Binding {
+        keys: &[(Key::Plain(KeyCode::Char('6')), Cmd::Show(Keys))],
+        commands: &["keys", "key", "api-keys", "6"],
+        cmd: Some(Cmd::Show(Keys)),
+        ..row(VIEWS, "6  :keys", "runtime API keys")
+    },
+    Binding {
+        keys: &[(Key::Plain(KeyCode::Char('7')), Cmd::Show(Audit))],
+        commands: &["audit", "7"],
+        cmd: Some(Cmd::Show(Audit)),
+        ..row(VIEWS, "7  :audit", "audit log, newest first")
     },
     Binding {
         keys: &[(Key::Any(KeyCode::Char('?')), Cmd::Help)],
@@ -333,15 +349,21 @@ pub const KEYMAP: &[Binding] = &[
         ..row(SORT, ":sort -run", "sort by a column (- = descending)")
     },
     Binding {
+        views: &[Overview, Workers, Detail, Models, Tokenizers, Modules, Keys],
         keys: &[(Key::Plain(KeyCode::Char('a')), Cmd::Add)],
         commands: &["add"],
         cmd: Some(Cmd::Add),
         hints: &[
             hint(&[Tokenizers], "a", "add tokenizer", 10),
+            hint(&[Keys], "a", "create key", 10),
             hint(&[Overview, Workers, Detail, Models], "a", "add", 10),
         ],
         mutating: true,
-        ..row(ACTIONS, "a  :add", "add a worker (tokenizer in view 4)")
+        ..row(
+            ACTIONS,
+            "a  :add",
+            "add a worker (tokenizer in 4, key in 6)",
+        )
     },
     Binding {
         keys: &[(Key::Plain(KeyCode::Char('e')), Cmd::Edit)],
@@ -351,15 +373,21 @@ pub const KEYMAP: &[Binding] = &[
     },
     Binding {
         keys: &[(Key::Any(KeyCode::Char('d')), Cmd::Delete)],
-        hints: &[hint(&[Workers, Detail, Tokenizers], "d", "delete", 14)],
+        hints: &[hint(
+            &[Workers, Detail, Tokenizers, Keys],
+            "d",
+            "delete",
+            14,
+        )],
         mutating: true,
         ..row(
             ACTIONS,
             "d  Ctrl-d",
-            "delete the selected worker / tokenizer",
+            "delete the selected worker/tokenizer/key",
         )
     },
     Binding {
+        views: NOT_KEYS,
         keys: &[(Key::Plain(KeyCode::Char('c')), Cmd::Cordon)],
         commands: &["cordon"],
         cmd: Some(Cmd::Cordon),
@@ -372,6 +400,7 @@ pub const KEYMAP: &[Binding] = &[
         )
     },
     Binding {
+        views: NOT_KEYS,
         keys: &[(Key::Plain(KeyCode::Char('u')), Cmd::Uncordon)],
         commands: &["uncordon"],
         cmd: Some(Cmd::Uncordon),
@@ -379,6 +408,7 @@ pub const KEYMAP: &[Binding] = &[
         ..row(ACTIONS, "u  :uncordon", "take traffic again")
     },
     Binding {
+        views: NOT_KEYS,
         keys: &[(Key::Plain(KeyCode::Char('x')), Cmd::Retire)],
         commands: &["retire"],
         cmd: Some(Cmd::Retire),
@@ -398,6 +428,36 @@ pub const KEYMAP: &[Binding] = &[
         hints: &[hint(&[], "F", "flush", 20)],
         mutating: true,
         ..row(ACTIONS, "F  :flush", "flush the KV cache of all workers")
+    },
+    Binding {
+        views: &[Keys],
+        keys: &[(Key::Plain(KeyCode::Char('o')), Cmd::Rotate)],
+        commands: &["rotate"],
+        cmd: Some(Cmd::Rotate),
+        hints: &[hint(&[Keys], "o", "rotate", 11)],
+        mutating: true,
+        ..row(
+            ACTIONS,
+            "o  x  u",
+            "key (view 6): rotate / disable / enable",
+        )
+    },
+    Binding {
+        views: &[Keys],
+        keys: &[(Key::Plain(KeyCode::Char('x')), Cmd::Disable)],
+        commands: &["disable"],
+        cmd: Some(Cmd::Disable),
+        hints: &[hint(&[Keys], "x/u", "disable/enable", 12)],
+        mutating: true,
+        ..row(ACTIONS, "", "")
+    },
+    Binding {
+        views: &[Keys],
+        keys: &[(Key::Plain(KeyCode::Char('u')), Cmd::Enable)],
+        commands: &["enable"],
+        cmd: Some(Cmd::Enable),
+        mutating: true,
+        ..row(ACTIONS, "", "")
     },
     Binding {
         keys: &[(Key::Plain(KeyCode::Char('r')), Cmd::Refresh)],
@@ -528,7 +588,7 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice_in_one_view_and_context() {
-        let views = [Overview, Workers, Detail, Models, Tokenizers, Modules];
+        let views = View::ALL;
         for view in views {
             for ctx in [Ctx::Normal, Ctx::Form, Ctx::Confirm, Ctx::Help] {
                 let keys: Vec<Key> = KEYMAP

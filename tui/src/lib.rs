@@ -30,7 +30,7 @@ pub mod ui;
 
 use std::time::Duration;
 
-pub use runtime::{FRAME, ONCE_TIMEOUT, once_frames, once_text, run_action};
+pub use runtime::{FRAME, ONCE_TIMEOUT, once_frames, once_text, run_action, run_action_outcome};
 
 /// Options of [`run`].
 #[derive(Debug, Clone, PartialEq, Eq)]

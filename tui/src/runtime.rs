@@ -101,6 +101,8 @@ async fn event_loop(
             Ok(()) = rx.wasm.changed() => rx.wasm.borrow_and_update().clone(),
             Ok(()) = rx.whoami.changed() => rx.whoami.borrow_and_update().clone(),
             Ok(()) = rx.metrics.changed() => rx.metrics.borrow_and_update().clone(),
+            Ok(()) = rx.keys.changed() => rx.keys.borrow_and_update().clone(),
+            Ok(()) = rx.audit.changed() => rx.audit.borrow_and_update().clone(),
             Some(done) = action_rx.recv() => Some(Event::ActionDone(done)),
             () = signals.recv() => break,
             () = tokio::time::sleep_until(deadline) => {
@@ -185,19 +187,48 @@ fn next_visible_change(app: &App, last_draw: Instant) -> Instant {
 
 fn spawn_action(client: Client, action: Action, tx: mpsc::Sender<Stamped<ActionOutcome>>) {
     tokio::spawn(async move {
-        let title = action.title().to_string();
-        let result = run_action(&client, action).await;
-        let _ = tx
-            .send(Stamped::new(
-                SystemTime::now(),
-                ActionOutcome { title, result },
-            ))
-            .await;
+        let outcome = run_action_outcome(&client, action).await;
+        let _ = tx.send(Stamped::new(SystemTime::now(), outcome)).await;
     });
 }
 
+/// Run a confirmed action: its outcome, with the secret of a created or rotated API key.
+pub async fn run_action_outcome(client: &Client, action: Action) -> ActionOutcome {
+    let title = action.title().to_string();
+    let err = |e: smg_sdk::Error| e.to_string();
+    let (result, secret) = match action {
+        Action::CreateKey(req) => match client.keys().create(&req).await {
+            Ok(c) => (
+                Ok(format!(
+                    "key {} ({}, {}) created; its secret is shown once",
+                    c.id, c.role, c.masked_key
+                )),
+                Some(c.key),
+            ),
+            Err(e) => (Err(err(e)), None),
+        },
+        Action::RotateKey { id } => match client.keys().rotate(&id).await {
+            Ok(r) => (
+                Ok(format!(
+                    "key {} rotated ({}); the old secret no longer works",
+                    r.id, r.masked_key
+                )),
+                Some(r.new_key),
+            ),
+            Err(e) => (Err(err(e)), None),
+        },
+        other => (run_action(client, other).await, None),
+    };
+    ActionOutcome {
+        title,
+        result,
+        secret,
+    }
+}
+
 /// Run a confirmed action: a summary on success, the error text on failure (a `206` partial
-/// flush counts as a failure that says how many workers failed).
+/// flush counts as a failure that says how many workers failed). A created or rotated key's
+/// secret is not in the summary: see [`run_action_outcome`].
 pub async fn run_action(client: &Client, action: Action) -> Result<String, String> {
     let err = |e: smg_sdk::Error| e.to_string();
     match action {
@@ -262,6 +293,36 @@ pub async fn run_action(client: &Client, action: Action) -> Result<String, Strin
             .await
             .map_err(err)
             .map(|d| d.message),
+        Action::CreateKey(req) => client
+            .keys()
+            .create(&req)
+            .await
+            .map_err(err)
+            .map(|c| format!("key {} ({}, {}) created", c.id, c.role, c.masked_key)),
+        Action::RotateKey { id } => client
+            .keys()
+            .rotate(&id)
+            .await
+            .map_err(err)
+            .map(|r| format!("key {} rotated ({})", r.id, r.masked_key)),
+        Action::DisableKey { id } => client
+            .keys()
+            .disable(&id)
+            .await
+            .map_err(err)
+            .map(|_| format!("key {id} disabled: it no longer authenticates")),
+        Action::EnableKey { id } => client
+            .keys()
+            .enable(&id)
+            .await
+            .map_err(err)
+            .map(|_| format!("key {id} enabled")),
+        Action::DeleteKey { id } => client
+            .keys()
+            .delete(&id)
+            .await
+            .map_err(err)
+            .map(|_| format!("key {id} deleted")),
     }
 }
 

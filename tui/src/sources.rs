@@ -24,15 +24,15 @@ use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use smg_sdk::{
-    ApiRequest, Client, JobState, Method, ModelList, RouteKind, TokenizerInfo, UnsupportedKind,
-    WorkerEvent,
+    ApiKeyList, ApiRequest, AuditLogResponse, AuditQuery, Client, JobState, Method, ModelList,
+    RouteKind, TokenizerInfo, UnsupportedKind, WorkerEvent,
 };
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::event::{
-    Event, LOADS_FANOUT_ROUTE, LOADS_SNAPSHOT_ROUTE, LoadsPoll, Polled, Source, SourceError,
-    Stamped, WasmState, Whoami,
+    Event, LOADS_FANOUT_ROUTE, LOADS_SNAPSHOT_ROUTE, LoadsPoll, Offered, Polled, Source,
+    SourceError, Stamped, WasmState, Whoami,
 };
 use crate::traffic::TrafficSample;
 
@@ -85,6 +85,10 @@ pub struct Receivers {
     pub whoami: watch::Receiver<Option<Event>>,
     /// Newest `Event::Metrics`.
     pub metrics: watch::Receiver<Option<Event>>,
+    /// Newest `Event::Keys`.
+    pub keys: watch::Receiver<Option<Event>>,
+    /// Newest `Event::Audit`.
+    pub audit: watch::Receiver<Option<Event>>,
 }
 
 /// How long one poll may take before it counts as a failure: three intervals, within 5–30 s.
@@ -198,6 +202,22 @@ pub fn spawn(client: &Client, metrics: &Client, interval: Duration) -> (Pollers,
             Box::pin(async move { Event::Whoami(fetch_whoami(&c, timeout).await) })
         }),
     );
+    let c = client.clone();
+    let keys = snapshot(
+        interval,
+        Box::new(move || {
+            let c = c.clone();
+            Box::pin(async move { Event::Keys(fetch_keys(&c, timeout).await) })
+        }),
+    );
+    let c = client.clone();
+    let audit = snapshot(
+        interval,
+        Box::new(move || {
+            let c = c.clone();
+            Box::pin(async move { Event::Audit(fetch_audit(&c, timeout).await) })
+        }),
+    );
     let m = metrics.clone();
     let metrics = snapshot(
         interval,
@@ -218,6 +238,8 @@ pub fn spawn(client: &Client, metrics: &Client, interval: Duration) -> (Pollers,
             wasm,
             whoami,
             metrics,
+            keys,
+            audit,
         },
     )
 }
@@ -339,6 +361,37 @@ pub async fn fetch_wasm(client: &Client, timeout: Duration) -> Polled<WasmState>
     fetch(Source::Wasm, timeout, fut).await
 }
 
+/// Most audit events the dashboard asks for (newest first).
+pub const AUDIT_TAIL: usize = 200;
+
+/// The SDK's `Error::Unsupported` for a route (not WASM disabled) as `NotOffered`.
+fn offered<T>(result: smg_sdk::Result<T>) -> smg_sdk::Result<Offered<T>> {
+    match result {
+        Ok(v) => Ok(Offered::Yes(v)),
+        Err(e) => match e.unsupported() {
+            Some(u) if u.kind == UnsupportedKind::Route => Ok(Offered::NotOffered(u.to_string())),
+            _ => Err(e),
+        },
+    }
+}
+
+/// `/admin/api-keys`, or `NotOffered` on a gateway without it (upstream SMG).
+pub async fn fetch_keys(client: &Client, timeout: Duration) -> Polled<Offered<ApiKeyList>> {
+    let fut = async { offered(client.keys().list().await) };
+    fetch(Source::Keys, timeout, fut).await
+}
+
+/// The newest [`AUDIT_TAIL`] events of `/admin/audit`, or `NotOffered` on a gateway without
+/// it (upstream SMG).
+pub async fn fetch_audit(client: &Client, timeout: Duration) -> Polled<Offered<AuditLogResponse>> {
+    let query = AuditQuery {
+        limit: Some(AUDIT_TAIL),
+        ..AuditQuery::default()
+    };
+    let fut = async { offered(client.audit(&query).await) };
+    fetch(Source::Audit, timeout, fut).await
+}
+
 /// `/admin/whoami`: not offered by upstream SMG (or a `404`), `401`/`403` a refused token.
 pub async fn fetch_whoami(client: &Client, timeout: Duration) -> Polled<Whoami> {
     let fut = async {
@@ -391,6 +444,9 @@ fn failed(event: &Event) -> bool {
         Event::Wasm(p) => p.value.is_err(),
         Event::Whoami(p) => p.value.is_err(),
         Event::Metrics(p) => p.value.is_err(),
+        // A route the gateway does not offer is asked again less often, like a failure.
+        Event::Keys(p) => !matches!(p.value, Ok(Offered::Yes(_))),
+        Event::Audit(p) => !matches!(p.value, Ok(Offered::Yes(_))),
         _ => false,
     }
 }

@@ -585,3 +585,93 @@ fn upstream_1_13_workers() {
     assert_eq!(running("http://127.0.0.1:31000"), None);
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn keys_view() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('6'));
+    key(&mut app, KeyCode::Char('j'));
+    let text = frame(&app);
+    assert!(text.contains("sk-***c3d4"), "{text}");
+    assert!(text.contains("3 active, 1 expired, 1 disabled"), "{text}");
+    assert!(text.contains(" 6 Keys "), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn keys_view_with_a_new_secret() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('6'));
+    let at = app.now;
+    app.update(Event::ActionDone(Stamped::new(
+        at,
+        smg_tui::event::ActionOutcome {
+            title: "Rotate API key".into(),
+            result: Ok("key ops rotated (sk-***77aa); the old secret no longer works".into()),
+            secret: Some("sk-fixture-0000000000000000000077aa".into()),
+        },
+    )));
+    let text = frame(&app);
+    assert!(
+        text.contains("sk-fixture-0000000000000000000077aa"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn confirm_rotate_key() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('6'));
+    key(&mut app, KeyCode::Char('o'));
+    let text = frame(&app);
+    assert!(text.contains("$ smgctl keys rotate ops --yes"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn keys_and_audit_not_offered_by_upstream() {
+    let mut app = fleet();
+    let at = app.now;
+    app.update(Event::Keys(Stamped::new(
+        at,
+        Ok(smg_tui::event::Offered::NotOffered(
+            "upstream SMG 1.13.0 does not offer `/admin/api-keys`".into(),
+        )),
+    )));
+    app.update(Event::Audit(Stamped::new(
+        at,
+        Ok(smg_tui::event::Offered::NotOffered(
+            "upstream SMG 1.13.0 does not offer `/admin/audit`".into(),
+        )),
+    )));
+    key(&mut app, KeyCode::Char('6'));
+    let keys = frame(&app);
+    assert!(keys.contains("does not offer `/admin/api-keys`"), "{keys}");
+    assert!(!keys.contains("GATEWAY"), "no error banner:\n{keys}");
+    key(&mut app, KeyCode::Char('7'));
+    let audit = frame(&app);
+    assert!(audit.contains("does not offer `/admin/audit`"), "{audit}");
+    assert!(!audit.contains("GATEWAY"), "no error banner:\n{audit}");
+    insta::assert_snapshot!(format!("{keys}\n{audit}"));
+}
+
+#[test]
+fn audit_view() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('7'));
+    let text = frame(&app);
+    assert!(text.contains("Audit log (newest 6)"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn audit_filtered_by_principal() {
+    let mut app = fleet();
+    key(&mut app, KeyCode::Char('7'));
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "ci-deploy");
+    let text = frame(&app);
+    assert!(text.contains("Audit log (2 of 6)"), "{text}");
+    insta::assert_snapshot!(text);
+}

@@ -602,6 +602,7 @@ fn flush_confirms_and_reports_partial_failure() {
         ActionOutcome {
             title: "Flush all caches".into(),
             result: Err("partial: 1 of 2 workers flushed, 1 failed".into()),
+            secret: None,
         },
     )));
     assert_eq!(effect, Effect::Redraw);
@@ -618,6 +619,7 @@ fn action_success_refreshes_and_message_expires() {
         ActionOutcome {
             title: "Delete worker".into(),
             result: Ok("Worker removal queued".into()),
+            secret: None,
         },
     )));
     assert_eq!(effect, Effect::Refresh);
@@ -1025,4 +1027,294 @@ fn sort_by_breaker_puts_open_first() {
     typed(&mut app, "sort -err");
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.sort.column, Column::ErrRate);
+}
+
+fn keys_app() -> App {
+    let mut app = fixtures::app(3, 1);
+    press(&mut app, KeyCode::Char('6'));
+    assert_eq!(app.view, View::Keys);
+    app
+}
+
+fn confirmed(app: &App) -> Action {
+    match &app.mode {
+        Mode::Confirm(c) => c.action.clone(),
+        other => panic!("no confirmation: {other:?}"),
+    }
+}
+
+#[test]
+fn keys_view_lists_filters_and_confirms_each_action() {
+    let mut app = keys_app();
+    assert_eq!(app.key_rows().len(), 5);
+    assert_eq!(app.selected_key().unwrap().id, "ops");
+    press(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "admin");
+    press(&mut app, KeyCode::Enter);
+    let ids: Vec<&str> = app.key_rows().iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, ["ops", "ci-deploy"]);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.key_rows().len(), 5);
+    press(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.selected_key().unwrap().id, "ci-deploy");
+
+    // x disables (not retire), u enables (not uncordon), o rotates, d deletes: each confirmed,
+    // each showing the smgctl equivalent.
+    for (c, action, line) in [
+        (
+            'x',
+            Action::DisableKey {
+                id: "ci-deploy".into(),
+            },
+            "smgctl keys disable ci-deploy",
+        ),
+        (
+            'o',
+            Action::RotateKey {
+                id: "ci-deploy".into(),
+            },
+            "smgctl keys rotate ci-deploy --yes",
+        ),
+        (
+            'd',
+            Action::DeleteKey {
+                id: "ci-deploy".into(),
+            },
+            "smgctl keys delete ci-deploy --yes",
+        ),
+    ] {
+        press(&mut app, KeyCode::Char(c));
+        assert_eq!(confirmed(&app), action, "{c}");
+        assert_eq!(action.smgctl(), line);
+        assert_eq!(press(&mut app, KeyCode::Char('n')), Effect::Redraw);
+        assert_eq!(app.mode, Mode::Normal);
+    }
+    press(&mut app, KeyCode::Char('x'));
+    assert_eq!(
+        press(&mut app, KeyCode::Char('y')),
+        Effect::Run(Action::DisableKey {
+            id: "ci-deploy".into()
+        })
+    );
+    // Enabling an enabled key is refused with a reason; the disabled one can be.
+    press(&mut app, KeyCode::Char('u'));
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.visible_flash().unwrap().error);
+    press(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.selected_key().unwrap().id, "contractor");
+    press(&mut app, KeyCode::Char('u'));
+    assert_eq!(
+        confirmed(&app),
+        Action::EnableKey {
+            id: "contractor".into()
+        }
+    );
+    press(&mut app, KeyCode::Esc);
+    // Worker actions are not bound here: c does nothing.
+    assert_eq!(press(&mut app, KeyCode::Char('c')), Effect::None);
+    // The command line knows the key actions in this view only.
+    press(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "rotate");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        confirmed(&app),
+        Action::RotateKey {
+            id: "contractor".into()
+        }
+    );
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('2'));
+    press(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "rotate");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(
+        app.visible_flash()
+            .unwrap()
+            .text
+            .contains("unknown command")
+    );
+}
+
+#[test]
+fn create_key_form_validates_then_confirms() {
+    let mut app = keys_app();
+    press(&mut app, KeyCode::Char('a'));
+    let Mode::Form(form) = &app.mode else {
+        panic!("no form")
+    };
+    assert_eq!(form.title(), "Create API key");
+    typed(&mut app, "bad id");
+    press(&mut app, KeyCode::Enter);
+    let Mode::Form(form) = &app.mode else {
+        panic!("form closed")
+    };
+    assert!(form.error.as_deref().unwrap().contains("A-Z a-z 0-9"));
+    for _ in 0.."bad id".len() {
+        press(&mut app, KeyCode::Backspace);
+    }
+    typed(&mut app, "ci-2");
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Tab);
+    for _ in 0.."user".len() {
+        press(&mut app, KeyCode::Backspace);
+    }
+    typed(&mut app, "root");
+    press(&mut app, KeyCode::Enter);
+    let Mode::Form(form) = &app.mode else {
+        panic!("form closed")
+    };
+    assert!(form.error.as_deref().unwrap().contains("user, admin"));
+    for _ in 0.."root".len() {
+        press(&mut app, KeyCode::Backspace);
+    }
+    typed(&mut app, "admin");
+    press(&mut app, KeyCode::Tab);
+    typed(&mut app, "2027-01-01T00:00:00Z");
+    press(&mut app, KeyCode::Enter);
+    let action = confirmed(&app);
+    assert_eq!(
+        action.smgctl(),
+        "smgctl keys create --id ci-2 --role admin --expires-at 2027-01-01T00:00:00Z"
+    );
+    // n goes back to the form, with what was typed.
+    press(&mut app, KeyCode::Char('n'));
+    assert!(matches!(app.mode, Mode::Form(_)));
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(press(&mut app, KeyCode::Char('y')), Effect::Run(action));
+}
+
+#[test]
+fn a_created_key_secret_stays_until_esc() {
+    let mut app = keys_app();
+    let effect = app.update(Event::ActionDone(Stamped::new(
+        t(200),
+        ActionOutcome {
+            title: "Create API key".into(),
+            result: Ok("key ci-2 (admin, sk-***9f3a) created".into()),
+            secret: Some("sk-live-0123456789abcdef9f3a".into()),
+        },
+    )));
+    assert_eq!(effect, Effect::Refresh);
+    let (what, secret) = app.revealed.as_ref().unwrap();
+    assert!(what.contains("ci-2"));
+    assert_eq!(secret.expose(), "sk-live-0123456789abcdef9f3a");
+    // The secret is not in the flash (which a screen recording of the footer would keep).
+    assert!(!app.visible_flash().unwrap().text.contains("sk-live"));
+    // Later polls keep it; Esc hides it.
+    app.update(Event::Keys(Stamped::new(
+        t(201),
+        Ok(smg_tui::event::Offered::Yes(fixtures::api_keys())),
+    )));
+    assert!(app.revealed.is_some());
+    press(&mut app, KeyCode::Esc);
+    assert!(app.revealed.is_none());
+    // A failed action reveals nothing.
+    app.update(Event::ActionDone(Stamped::new(
+        t(202),
+        ActionOutcome {
+            title: "Rotate API key".into(),
+            result: Err("404 not_found".into()),
+            secret: None,
+        },
+    )));
+    assert!(app.revealed.is_none());
+}
+
+#[test]
+fn key_actions_need_the_admin_role() {
+    let mut app = keys_app();
+    app.principal = Some(("alice".into(), "user".into()));
+    for c in ['a', 'o', 'x', 'd'] {
+        assert_eq!(press(&mut app, KeyCode::Char(c)), Effect::Redraw);
+        assert_eq!(app.mode, Mode::Normal, "{c}");
+    }
+    assert!(app.visible_flash().unwrap().text.contains("admin role"));
+}
+
+#[test]
+fn keys_and_audit_not_offered_are_states_not_errors() {
+    let mut app = fixtures::app(3, 1);
+    let why = "upstream SMG 1.13.0 does not offer `/admin/api-keys`".to_string();
+    app.update(Event::Keys(Stamped::new(
+        t(50),
+        Ok(smg_tui::event::Offered::NotOffered(why)),
+    )));
+    app.update(Event::Audit(Stamped::new(
+        t(50),
+        Ok(smg_tui::event::Offered::NotOffered(
+            "upstream SMG 1.13.0 does not offer `/admin/audit`".into(),
+        )),
+    )));
+    assert!(app.key_rows().is_empty());
+    assert!(app.audit_rows().is_empty());
+    assert!(app.source(Source::Keys).failing().is_none());
+    assert!(app.source(Source::Audit).failing().is_none());
+    assert!(app.failing_sources().is_empty());
+    // Nothing to act on: a key action says so instead of failing.
+    press(&mut app, KeyCode::Char('6'));
+    press(&mut app, KeyCode::Char('o'));
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(
+        app.visible_flash()
+            .unwrap()
+            .text
+            .contains("no key selected")
+    );
+    // Keys and audit are not core sources: an error there raises no banner either.
+    assert!(!Source::Keys.is_core() && !Source::Audit.is_core());
+}
+
+#[test]
+fn audit_view_is_newest_first_and_filters_by_principal_or_action() {
+    let mut app = fixtures::app(3, 1);
+    press(&mut app, KeyCode::Char('7'));
+    assert_eq!(app.view, View::Audit);
+    let rows = app.audit_rows();
+    assert_eq!(rows.len(), 6);
+    assert!(
+        rows.windows(2).all(|w| w[0].timestamp >= w[1].timestamp),
+        "newest first"
+    );
+    assert_eq!(rows[0].path, "/admin/api-keys/team-search/rotate");
+    // By principal.
+    press(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "ci-deploy");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.audit_rows().len(), 2);
+    assert!(
+        app.audit_rows()
+            .iter()
+            .all(|e| e.principal_id.as_deref() == Some("ci-deploy"))
+    );
+    // By action (method and path) or outcome.
+    press(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "filter delete /workers");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Audit);
+    assert_eq!(app.audit_rows().len(), 1);
+    press(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "filter denied");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.audit_rows().len(), 2);
+    // The cursor stays on a row as the tail shrinks.
+    press(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.cursors.get(View::Audit), 1);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.audit_rows().len(), 6);
+    // The Keys view shows when the tail last saw each key.
+    assert_eq!(
+        app.key_last_seen("ops").unwrap().path,
+        "/admin/api-keys/team-search/rotate"
+    );
+    assert!(app.key_last_seen("contractor").is_none());
+    // :audit and :keys switch views.
+    press(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "keys");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Keys);
+    press(&mut app, KeyCode::Char(':'));
+    typed(&mut app, "audit");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Audit);
 }

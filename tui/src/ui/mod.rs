@@ -1,7 +1,9 @@
 //! Rendering: pure functions from [`App`] to a buffer. No I/O, no clock reads: every age is
 //! computed from [`App::now`].
 
+mod audit;
 mod detail;
+mod keys;
 mod models;
 mod modules;
 mod overlay;
@@ -61,6 +63,8 @@ pub fn draw(area: Rect, buf: &mut Buffer, app: &App, view: View) {
         View::Models => models::draw(body, buf, app),
         View::Tokenizers => tokenizers::draw(body, buf, app),
         View::Modules => modules::draw(body, buf, app),
+        View::Keys => keys::draw(body, buf, app),
+        View::Audit => audit::draw(body, buf, app),
     }
     draw_status_line(status, buf, app);
     draw_hints(hints, buf, app, view);
@@ -292,8 +296,14 @@ fn draw_tabs(area: Rect, buf: &mut Buffer, app: &App, view: View) {
         Span::raw(" "),
         tab("5", "Modules", view == View::Modules),
         Span::raw(" "),
-        tab("?", "Help", matches!(app.mode, Mode::Help)),
     ];
+    // The admin views get a tab while shown (the bar of the other views stays as it was).
+    match view {
+        View::Keys => spans.extend([tab("6", "Keys", true), Span::raw(" ")]),
+        View::Audit => spans.extend([tab("7", "Audit", true), Span::raw(" ")]),
+        _ => {}
+    }
+    spans.push(tab("?", "Help", matches!(app.mode, Mode::Help)));
     if view == View::Detail {
         let id = app.detail_id.as_deref().unwrap_or("?");
         spans.push(Span::styled(
@@ -362,7 +372,13 @@ fn draw_status_line(area: Rect, buf: &mut Buffer, app: &App) {
             Span::raw(app.filter.clone()),
             Span::styled("▏", Style::new().fg(Color::Cyan)),
             Span::styled(
-                "   Enter keep · Esc clear · matches id, url, model, status",
+                match app.view {
+                    View::Keys => "   Enter keep · Esc clear · matches id, name, role, status",
+                    View::Audit => {
+                        "   Enter keep · Esc clear · matches principal, method and path, outcome"
+                    }
+                    _ => "   Enter keep · Esc clear · matches id, url, model, status",
+                },
                 Style::new().fg(Color::DarkGray),
             ),
         ]),

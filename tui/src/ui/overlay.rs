@@ -77,6 +77,9 @@ pub(super) fn confirm(area: Rect, buf: &mut Buffer, c: &Confirm) {
             | Action::FlushWorker { .. }
             | Action::FlushCache
             | Action::DeleteTokenizer { .. }
+            | Action::RotateKey { .. }
+            | Action::DisableKey { .. }
+            | Action::DeleteKey { .. }
     );
     let color = if destructive {
         Color::Red
@@ -101,6 +104,15 @@ pub(super) fn confirm(area: Rect, buf: &mut Buffer, c: &Confirm) {
         Action::DeleteTokenizer { name } => {
             format!("Delete the tokenizer {name}? /v1/tokenize stops serving it at once.")
         }
+        Action::CreateKey(req) => format!(
+            "Create the {} key {}? Its secret is shown once.",
+            req.role.unwrap_or_default(),
+            req.id
+        ),
+        Action::RotateKey { id } => format!("Rotate the secret of key {id}?"),
+        Action::DisableKey { id } => format!("Disable key {id}?"),
+        Action::EnableKey { id } => format!("Enable key {id}?"),
+        Action::DeleteKey { id } => format!("Delete key {id}?"),
     };
     let mut lines = vec![Line::styled(question, Style::new().bold()), Line::default()];
     for d in &c.details {
