@@ -118,6 +118,39 @@ async fn dashboard_follows_a_real_gateway() {
     let listed = client.workers().list().await.unwrap();
     assert!(listed.workers.iter().any(|w| w.spec.url == urls[2]));
 
+    // Keys view: create a key through the form; its secret shows once, the table lists it.
+    tui.keys(&["6"]);
+    tui.wait_for("the keys view", WAIT, |s| s.contains("┌ API keys ("))
+        .await;
+    tui.keys(&["a"]);
+    tui.wait_for("the create-key form", WAIT, |s| {
+        s.contains("Create API key")
+    })
+    .await;
+    tui.type_text("e2e-key");
+    tui.keys(&["Enter"]);
+    tui.wait_for("the key confirmation", WAIT, |s| {
+        s.contains("$ smgctl keys create --id e2e-key --role user")
+    })
+    .await;
+    tui.keys(&["y"]);
+    let screen = tui
+        .wait_for("the new key and its secret", WAIT, |s| {
+            s.contains("Copy it now")
+                && s.lines()
+                    .any(|l| l.starts_with("│▶ e2e-key ") && l.contains("● active"))
+        })
+        .await;
+    let keys = client.keys().list().await.unwrap();
+    let created = keys.keys.iter().find(|k| k.id == "e2e-key").unwrap();
+    assert!(screen.contains(&created.masked_key), "{screen}");
+    // Audit view: the creation is in the tail, newest first.
+    tui.keys(&["7"]);
+    tui.wait_for("the creation in the audit tail", WAIT, |s| {
+        s.contains("┌ Audit log") && s.contains("POST /admin/api-keys")
+    })
+    .await;
+
     // q quits cleanly.
     tui.keys(&["q"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
