@@ -64,6 +64,16 @@ impl View {
         Self::Audit,
     ];
 
+    /// Sources polled only while this view is shown (the Keys view shows when the audit
+    /// tail last saw each key).
+    pub fn on_demand_sources(self) -> &'static [Source] {
+        match self {
+            Self::Keys => &[Source::Keys, Source::Audit],
+            Self::Audit => &[Source::Audit],
+            _ => &[],
+        }
+    }
+
     /// Views with a table the `/` filter applies to.
     pub fn filterable(self) -> bool {
         matches!(

@@ -111,7 +111,9 @@ async fn event_loop(
         };
         let Some(event) = event else { continue };
         app.now = SystemTime::now();
-        match app.update(event) {
+        let effect = app.update(event);
+        pollers.demand(app.view.on_demand_sources());
+        match effect {
             Effect::None => {}
             Effect::Redraw => dirty = true,
             Effect::Quit => break,

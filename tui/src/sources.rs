@@ -46,9 +46,23 @@ pub const DEFAULT_METRICS_PORT: u16 = 29000;
 pub struct Pollers {
     handles: Vec<JoinHandle<()>>,
     refresh: Vec<Arc<Notify>>,
+    /// The sources polled only while a view shows them, with their on/off switch.
+    on_demand: Vec<(Source, Arc<AtomicBool>, Arc<Notify>)>,
 }
 
 impl Pollers {
+    /// Poll the on-demand sources in `wanted` (starting at once when one was off) and pause
+    /// the others: keys and the audit log are only asked for while their views are shown, so
+    /// a dashboard left on the fleet does not fill the audit log with refused reads.
+    pub fn demand(&self, wanted: &[Source]) {
+        for (source, on, notify) in &self.on_demand {
+            let want = wanted.contains(source);
+            if on.swap(want, Ordering::Relaxed) != want && want {
+                notify.notify_one();
+            }
+        }
+    }
+
     /// Wake every poller for an immediate poll (a poll already in flight is followed by
     /// another one right after it).
     pub fn refresh(&self) {
@@ -131,6 +145,7 @@ pub fn spawn(client: &Client, metrics: &Client, interval: Duration) -> (Pollers,
     let timeout = poll_timeout(interval);
     let mut handles = Vec::new();
     let mut refresh = Vec::new();
+    let mut on_demand = Vec::new();
 
     let (wtx, wrx) = mpsc::channel(WORKER_CHANNEL);
     let notify = Arc::new(Notify::new());
@@ -143,25 +158,33 @@ pub fn spawn(client: &Client, metrics: &Client, interval: Duration) -> (Pollers,
     )));
     refresh.push(notify);
 
-    let mut snapshot = |every: Duration, poll: PollFn| {
+    let mut gated = |every: Duration, poll: PollFn, gate: Option<Arc<AtomicBool>>| {
         let (tx, rx) = watch::channel(None);
         let notify = Arc::new(Notify::new());
-        handles.push(tokio::spawn(snapshot_task(poll, every, notify.clone(), tx)));
-        refresh.push(notify);
-        rx
+        handles.push(tokio::spawn(snapshot_task(
+            poll,
+            every,
+            notify.clone(),
+            tx,
+            gate,
+        )));
+        refresh.push(notify.clone());
+        (rx, notify)
     };
     let c = client.clone();
     let no_snapshot = Arc::new(AtomicBool::new(false));
-    let loads = snapshot(
+    let loads = gated(
         interval,
         Box::new(move || {
             let c = c.clone();
             let no_snapshot = no_snapshot.clone();
             Box::pin(async move { Event::Loads(fetch_loads(&c, timeout, &no_snapshot).await) })
         }),
-    );
+        None,
+    )
+    .0;
     let c = client.clone();
-    let readiness = snapshot(
+    let readiness = gated(
         interval,
         Box::new(move || {
             let c = c.clone();
@@ -169,66 +192,88 @@ pub fn spawn(client: &Client, metrics: &Client, interval: Duration) -> (Pollers,
                 Event::Readiness(fetch(Source::Readiness, timeout, c.readiness()).await)
             })
         }),
-    );
+        None,
+    )
+    .0;
     let c = client.clone();
-    let models = snapshot(
+    let models = gated(
         interval,
         Box::new(move || {
             let c = c.clone();
             Box::pin(async move { Event::Models(fetch_models(&c, timeout).await) })
         }),
-    );
+        None,
+    )
+    .0;
     let c = client.clone();
-    let tokenizers = snapshot(
+    let tokenizers = gated(
         interval,
         Box::new(move || {
             let c = c.clone();
             Box::pin(async move { Event::Tokenizers(fetch_tokenizers(&c, timeout).await) })
         }),
-    );
+        None,
+    )
+    .0;
     let c = client.clone();
-    let wasm = snapshot(
+    let wasm = gated(
         interval,
         Box::new(move || {
             let c = c.clone();
             Box::pin(async move { Event::Wasm(fetch_wasm(&c, timeout).await) })
         }),
-    );
+        None,
+    )
+    .0;
     let c = client.clone();
-    let whoami = snapshot(
+    let whoami = gated(
         whoami_interval(interval),
         Box::new(move || {
             let c = c.clone();
             Box::pin(async move { Event::Whoami(fetch_whoami(&c, timeout).await) })
         }),
-    );
+        None,
+    )
+    .0;
     let c = client.clone();
-    let keys = snapshot(
+    let gate = Arc::new(AtomicBool::new(false));
+    let (keys, notify) = gated(
         interval,
         Box::new(move || {
             let c = c.clone();
             Box::pin(async move { Event::Keys(fetch_keys(&c, timeout).await) })
         }),
+        Some(gate.clone()),
     );
+    on_demand.push((Source::Keys, gate, notify));
     let c = client.clone();
-    let audit = snapshot(
+    let gate = Arc::new(AtomicBool::new(false));
+    let (audit, notify) = gated(
         interval,
         Box::new(move || {
             let c = c.clone();
             Box::pin(async move { Event::Audit(fetch_audit(&c, timeout).await) })
         }),
+        Some(gate.clone()),
     );
+    on_demand.push((Source::Audit, gate, notify));
     let m = metrics.clone();
-    let metrics = snapshot(
+    let metrics = gated(
         interval,
         Box::new(move || {
             let m = m.clone();
             Box::pin(async move { Event::Metrics(fetch_metrics(&m, timeout).await) })
         }),
-    );
+        None,
+    )
+    .0;
 
     (
-        Pollers { handles, refresh },
+        Pollers {
+            handles,
+            refresh,
+            on_demand,
+        },
         Receivers {
             workers: wrx,
             loads,
@@ -456,9 +501,14 @@ async fn snapshot_task(
     interval: Duration,
     refresh: Arc<Notify>,
     tx: watch::Sender<Option<Event>>,
+    gate: Option<Arc<AtomicBool>>,
 ) {
     let mut failures = 0u32;
     loop {
+        // An on-demand source sleeps while switched off; switching it on (or `r`) wakes it.
+        while gate.as_ref().is_some_and(|g| !g.load(Ordering::Relaxed)) {
+            refresh.notified().await;
+        }
         let event = poll().await;
         failures = if failed(&event) {
             failures.saturating_add(1)
@@ -601,5 +651,35 @@ mod tests {
         assert_eq!(app.failing_sources().len(), 4);
         assert!(app.unreachable());
         assert!(app.metrics_unavailable());
+    }
+
+    #[tokio::test]
+    async fn keys_and_audit_are_polled_only_on_demand() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let client = Client::builder(&url).max_retries(0).build().unwrap();
+        let interval = Duration::from_millis(200);
+        let metrics = metrics_client(&format!("{url}/metrics"), interval).unwrap();
+        let (pollers, mut rx) = spawn(&client, &metrics, interval);
+        // The always-on sources answer (with a connect error) within a few intervals...
+        tokio::time::timeout(Duration::from_secs(5), rx.readiness.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::sleep(interval * 3).await;
+        // ... while keys and audit were never asked.
+        assert!(rx.keys.borrow().is_none());
+        assert!(rx.audit.borrow().is_none());
+        pollers.demand(&[Source::Keys]);
+        tokio::time::timeout(Duration::from_secs(5), rx.keys.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(*rx.keys.borrow(), Some(Event::Keys(_))));
+        assert!(rx.audit.borrow().is_none());
     }
 }
