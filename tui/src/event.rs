@@ -378,6 +378,53 @@ impl Action {
         }
     }
 
+    /// The confirmation dialog's question.
+    pub fn question(&self) -> String {
+        match self {
+            Self::CreateWorker(spec) => format!("Register the worker at {}?", spec.url),
+            Self::UpdateWorker { id, .. } => format!("Update worker {id}?"),
+            Self::DeleteWorker { id } => {
+                format!("Delete worker {id}? It drains its in-flight requests, then disappears.")
+            }
+            Self::CordonWorker { id } => format!("Cordon worker {id}?"),
+            Self::UncordonWorker { id } => format!("Uncordon worker {id}?"),
+            Self::RetireWorker { id } => format!("Retire worker {id}?"),
+            Self::FlushWorker { id } => format!("Flush the KV cache of worker {id}?"),
+            Self::FlushCache => "Flush the KV cache of every worker?".to_string(),
+            Self::AddTokenizer(req) => format!(
+                "Register the tokenizer {} from {}? It loads in the background.",
+                req.name, req.source
+            ),
+            Self::DeleteTokenizer { name } => {
+                format!("Delete the tokenizer {name}? /v1/tokenize stops serving it at once.")
+            }
+            Self::CreateKey(req) => format!(
+                "Create the {} key {}? Its secret is shown once.",
+                req.role.unwrap_or_default(),
+                req.id
+            ),
+            Self::RotateKey { id } => format!("Rotate the secret of key {id}?"),
+            Self::DisableKey { id } => format!("Disable key {id}?"),
+            Self::EnableKey { id } => format!("Enable key {id}?"),
+            Self::DeleteKey { id } => format!("Delete key {id}?"),
+        }
+    }
+
+    /// True for actions that lose something (traffic, cache, a credential): their dialog is red.
+    pub fn destructive(&self) -> bool {
+        matches!(
+            self,
+            Self::DeleteWorker { .. }
+                | Self::RetireWorker { .. }
+                | Self::FlushWorker { .. }
+                | Self::FlushCache
+                | Self::DeleteTokenizer { .. }
+                | Self::RotateKey { .. }
+                | Self::DisableKey { .. }
+                | Self::DeleteKey { .. }
+        )
+    }
+
     /// A short title for dialogs and messages.
     pub fn title(&self) -> &'static str {
         match self {

@@ -85,24 +85,39 @@ impl Drop for Pollers {
 pub struct Receivers {
     /// Worker change batches (`Event::Workers`).
     pub workers: mpsc::Receiver<Event>,
-    /// Newest `Event::Loads`.
-    pub loads: watch::Receiver<Option<Event>>,
-    /// Newest `Event::Readiness`.
-    pub readiness: watch::Receiver<Option<Event>>,
-    /// Newest `Event::Models`.
-    pub models: watch::Receiver<Option<Event>>,
-    /// Newest `Event::Tokenizers`.
-    pub tokenizers: watch::Receiver<Option<Event>>,
-    /// Newest `Event::Wasm`.
-    pub wasm: watch::Receiver<Option<Event>>,
-    /// Newest `Event::Whoami`.
-    pub whoami: watch::Receiver<Option<Event>>,
-    /// Newest `Event::Metrics`.
-    pub metrics: watch::Receiver<Option<Event>>,
-    /// Newest `Event::Keys`.
-    pub keys: watch::Receiver<Option<Event>>,
-    /// Newest `Event::Audit`.
-    pub audit: watch::Receiver<Option<Event>>,
+    /// The newest event of every snapshot source (all but `/workers`), in spawn order.
+    pub snapshots: Vec<(Source, watch::Receiver<Option<Event>>)>,
+}
+
+impl Receivers {
+    /// The receiver of `source`'s snapshots.
+    pub fn snapshot(&mut self, source: Source) -> Option<&mut watch::Receiver<Option<Event>>> {
+        self.snapshots
+            .iter_mut()
+            .find(|(s, _)| *s == source)
+            .map(|(_, rx)| rx)
+    }
+}
+
+/// The next new snapshot of any source (`None` when one just closed: ask again). Waits
+/// forever when every poller has stopped.
+pub async fn next_snapshot(
+    snapshots: &mut [(Source, watch::Receiver<Option<Event>>)],
+) -> Option<Event> {
+    let live: Vec<_> = snapshots
+        .iter_mut()
+        .filter(|(_, rx)| rx.has_changed().is_ok())
+        .map(|(_, rx)| {
+            Box::pin(async move {
+                rx.changed().await.ok()?;
+                rx.borrow_and_update().clone()
+            })
+        })
+        .collect();
+    if live.is_empty() {
+        return std::future::pending().await;
+    }
+    futures::future::select_all(live).await.0
 }
 
 /// How long one poll may take before it counts as a failure: three intervals, within 5–30 s.
@@ -276,15 +291,17 @@ pub fn spawn(client: &Client, metrics: &Client, interval: Duration) -> (Pollers,
         },
         Receivers {
             workers: wrx,
-            loads,
-            readiness,
-            models,
-            tokenizers,
-            wasm,
-            whoami,
-            metrics,
-            keys,
-            audit,
+            snapshots: vec![
+                (Source::Loads, loads),
+                (Source::Readiness, readiness),
+                (Source::Models, models),
+                (Source::Tokenizers, tokenizers),
+                (Source::Wasm, wasm),
+                (Source::Whoami, whoami),
+                (Source::Metrics, metrics),
+                (Source::Keys, keys),
+                (Source::Audit, audit),
+            ],
         },
     )
 }
@@ -666,20 +683,28 @@ mod tests {
         let metrics = metrics_client(&format!("{url}/metrics"), interval).unwrap();
         let (pollers, mut rx) = spawn(&client, &metrics, interval);
         // The always-on sources answer (with a connect error) within a few intervals...
-        tokio::time::timeout(Duration::from_secs(5), rx.readiness.changed())
+        let readiness = rx.snapshot(Source::Readiness).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), readiness.changed())
             .await
             .unwrap()
             .unwrap();
         tokio::time::sleep(interval * 3).await;
         // ... while keys and audit were never asked.
-        assert!(rx.keys.borrow().is_none());
-        assert!(rx.audit.borrow().is_none());
+        assert!(rx.snapshot(Source::Keys).unwrap().borrow().is_none());
+        assert!(rx.snapshot(Source::Audit).unwrap().borrow().is_none());
         pollers.demand(&[Source::Keys]);
-        tokio::time::timeout(Duration::from_secs(5), rx.keys.changed())
+        let event = tokio::time::timeout(Duration::from_secs(5), next_snapshot(&mut rx.snapshots))
             .await
-            .unwrap()
             .unwrap();
-        assert!(matches!(*rx.keys.borrow(), Some(Event::Keys(_))));
-        assert!(rx.audit.borrow().is_none());
+        // Other sources keep answering; wait for the keys among them.
+        let mut keys = matches!(event, Some(Event::Keys(_)));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !keys && tokio::time::Instant::now() < deadline {
+            let next =
+                tokio::time::timeout(Duration::from_secs(5), next_snapshot(&mut rx.snapshots));
+            keys = matches!(next.await, Ok(Some(Event::Keys(_))));
+        }
+        assert!(keys, "the keys poller never answered");
+        assert!(rx.snapshot(Source::Audit).unwrap().borrow().is_none());
     }
 }

@@ -7,7 +7,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 
 use crate::app::{App, Confirm, Form};
-use crate::event::Action;
 
 /// A `w`×`h` rectangle centred in `area` (clamped to it).
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
@@ -70,50 +69,12 @@ pub(super) fn help(area: Rect, buf: &mut Buffer, app: &App) {
 }
 
 pub(super) fn confirm(area: Rect, buf: &mut Buffer, c: &Confirm) {
-    let destructive = matches!(
-        c.action,
-        Action::DeleteWorker { .. }
-            | Action::RetireWorker { .. }
-            | Action::FlushWorker { .. }
-            | Action::FlushCache
-            | Action::DeleteTokenizer { .. }
-            | Action::RotateKey { .. }
-            | Action::DisableKey { .. }
-            | Action::DeleteKey { .. }
-    );
-    let color = if destructive {
+    let color = if c.action.destructive() {
         Color::Red
     } else {
         Color::Yellow
     };
-    let question = match &c.action {
-        Action::CreateWorker(spec) => format!("Register the worker at {}?", spec.url),
-        Action::UpdateWorker { id, .. } => format!("Update worker {id}?"),
-        Action::DeleteWorker { id } => {
-            format!("Delete worker {id}? It drains its in-flight requests, then disappears.")
-        }
-        Action::CordonWorker { id } => format!("Cordon worker {id}?"),
-        Action::UncordonWorker { id } => format!("Uncordon worker {id}?"),
-        Action::RetireWorker { id } => format!("Retire worker {id}?"),
-        Action::FlushWorker { id } => format!("Flush the KV cache of worker {id}?"),
-        Action::FlushCache => "Flush the KV cache of every worker?".to_string(),
-        Action::AddTokenizer(req) => format!(
-            "Register the tokenizer {} from {}? It loads in the background.",
-            req.name, req.source
-        ),
-        Action::DeleteTokenizer { name } => {
-            format!("Delete the tokenizer {name}? /v1/tokenize stops serving it at once.")
-        }
-        Action::CreateKey(req) => format!(
-            "Create the {} key {}? Its secret is shown once.",
-            req.role.unwrap_or_default(),
-            req.id
-        ),
-        Action::RotateKey { id } => format!("Rotate the secret of key {id}?"),
-        Action::DisableKey { id } => format!("Disable key {id}?"),
-        Action::EnableKey { id } => format!("Enable key {id}?"),
-        Action::DeleteKey { id } => format!("Delete key {id}?"),
-    };
+    let question = c.action.question();
     let mut lines = vec![Line::styled(question, Style::new().bold()), Line::default()];
     for d in &c.details {
         lines.push(Line::raw(format!("  {d}")));
