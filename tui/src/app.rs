@@ -1626,7 +1626,7 @@ impl App {
         }
         match std::mem::take(&mut self.mode) {
             Mode::Normal => match cmd {
-                Some(cmd) => self.exec(cmd, &key, ""),
+                Some(cmd) => self.exec(cmd, Some(&key), ""),
                 None => Effect::None,
             },
             Mode::Filter => self.key_filter(key),
@@ -1655,8 +1655,9 @@ impl App {
         }
     }
 
-    /// Run a command of the keymap (from a key, or from `:` with its argument `arg`).
-    fn exec(&mut self, cmd: Cmd, key: &KeyEvent, arg: &str) -> Effect {
+    /// Run a command of the keymap: from a `key`, or (`None`) from the `:` command line with
+    /// its argument `arg`.
+    fn exec(&mut self, cmd: Cmd, key: Option<&KeyEvent>, arg: &str) -> Effect {
         let page = self.page.get().max(1);
         match cmd {
             Cmd::Quit => Effect::Quit,
@@ -1668,7 +1669,7 @@ impl App {
                 self.mode = Mode::Command(String::new());
                 Effect::Redraw
             }
-            Cmd::Filter if key.code == KeyCode::Null => {
+            Cmd::Filter if key.is_none() => {
                 self.filter = arg.to_string();
                 self.cursors.set(View::Workers, 0);
                 self.filter_changed();
@@ -1685,7 +1686,8 @@ impl App {
                 Effect::Redraw
             }
             Cmd::Show(view) => self.show(view),
-            Cmd::Refresh if key.code == KeyCode::Null => Effect::Refresh,
+            // `:refresh` answers in the status line already: no "refreshing…".
+            Cmd::Refresh if key.is_none() => Effect::Refresh,
             Cmd::Refresh => {
                 self.set_flash("refreshing…", false);
                 Effect::Refresh
@@ -1747,8 +1749,8 @@ impl App {
                 Effect::Redraw
             }
             Cmd::SortHotkey => {
-                let column = match key.code {
-                    KeyCode::Char(c) => Column::from_hotkey(c),
+                let column = match key.map(|k| k.code) {
+                    Some(KeyCode::Char(c)) => Column::from_hotkey(c),
                     _ => None,
                 };
                 match column {
@@ -2098,8 +2100,7 @@ impl App {
             return Effect::Redraw;
         }
         match keymap::command(cmd, self.view).and_then(|b| b.cmd) {
-            // `Null`: no key was pressed (e.g. `:refresh` shows no "refreshing…").
-            Some(c) => self.exec(c, &KeyEvent::from(KeyCode::Null), arg),
+            Some(c) => self.exec(c, None, arg),
             None => {
                 self.set_flash(format!("unknown command ':{cmd}' (try :help)"), true);
                 Effect::Redraw
