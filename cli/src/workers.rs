@@ -978,7 +978,7 @@ async fn wait_for_removal(ctx: &Ctx, id: &str, timeout: Duration) -> smg_sdk::Re
                 last_status = info.status;
                 if let Some(job) = &info.job_status
                     && job.status == JobState::Failed
-                    && job.job_type == "RemoveWorker"
+                    && job.kind() == Some(smg_sdk::JobKind::RemoveWorker)
                 {
                     return Err(smg_sdk::Error::JobFailed {
                         id: id.to_string(),
@@ -1225,7 +1225,7 @@ mod tests {
 
     fn job(message: &str) -> JobStatus {
         JobStatus {
-            job_type: smg_sdk::RETIRE_WORKER_JOB.into(),
+            job_type: smg_sdk::JobKind::RetireWorker.as_str().into(),
             worker_url: "http://w:1".into(),
             status: JobState::Processing,
             message: Some(message.into()),

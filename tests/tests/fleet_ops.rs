@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use smg_sdk::{
-    JobState, RETIRE_DRAIN_TIMED_OUT, RETIRE_WORKER_JOB, RetireWorkerRequest, StartProfileRequest,
+    JobKind, JobState, RETIRE_DRAIN_TIMED_OUT, RetireWorkerRequest, StartProfileRequest,
     StopProfileRequest, WorkerSpec, WorkerStatus, WorkerType,
 };
 use smg_tests::harness::{GatewayProcess, eventually};
@@ -139,7 +139,7 @@ async fn retire_drains_in_flight_requests_then_flushes_and_removes() {
     let during = client.workers().get(&id).await.unwrap();
     assert!(during.is_disabled(), "cordoned before the 202");
     let job = during.job_status.expect("the retire job is visible");
-    assert_eq!(job.job_type, RETIRE_WORKER_JOB);
+    assert_eq!(job.kind(), Some(JobKind::RetireWorker));
     assert_ne!(job.status, JobState::Failed);
 
     assert_eq!(

@@ -68,7 +68,7 @@ pub fn worker(i: usize) -> WorkerInfo {
         _ if i % 23 == 5 => (
             WorkerStatus::Pending,
             Some(JobStatus {
-                job_type: "AddWorker".into(),
+                job_type: smg_sdk::JobKind::AddWorker.as_str().into(),
                 worker_url: url.clone(),
                 status: JobState::Processing,
                 message: None,
@@ -79,7 +79,7 @@ pub fn worker(i: usize) -> WorkerInfo {
         _ if i % 41 == 9 => (
             WorkerStatus::Failed,
             Some(JobStatus {
-                job_type: "AddWorker".into(),
+                job_type: smg_sdk::JobKind::AddWorker.as_str().into(),
                 worker_url: url.clone(),
                 status: JobState::Failed,
                 message: Some(format!(

@@ -6,12 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use smg_sdk::{JobState, JobStatus};
-
-pub const ADD_WORKER: &str = "AddWorker";
-pub const UPDATE_WORKER: &str = "UpdateWorker";
-pub const REMOVE_WORKER: &str = smg_sdk::REMOVE_WORKER_JOB;
-pub const RETIRE_WORKER: &str = smg_sdk::RETIRE_WORKER_JOB;
+use smg_sdk::{JobKind, JobState, JobStatus};
 
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -43,13 +38,13 @@ impl JobTracker {
     fn insert(
         &self,
         url: &str,
-        job_type: &str,
+        kind: JobKind,
         status: JobState,
         message: Option<String>,
         lasting: bool,
     ) {
         let job = JobStatus {
-            job_type: job_type.to_string(),
+            job_type: kind.as_str().to_string(),
             worker_url: url.to_string(),
             status,
             message,
@@ -59,22 +54,22 @@ impl JobTracker {
             .insert(url.to_string(), (job, Instant::now(), lasting));
     }
 
-    pub fn set(&self, url: &str, job_type: &str, status: JobState, message: Option<String>) {
-        self.insert(url, job_type, status, message, false);
+    pub fn set(&self, url: &str, kind: JobKind, status: JobState, message: Option<String>) {
+        self.insert(url, kind, status, message, false);
     }
 
-    /// Move a running job of `job_type` on; false (and nothing changed) when the URL's status
+    /// Move a running job of `kind` on; false (and nothing changed) when the URL's status
     /// now belongs to another job, or the job has failed or gone.
     pub fn update_if_current(
         &self,
         url: &str,
-        job_type: &str,
+        kind: JobKind,
         status: JobState,
         message: Option<String>,
     ) -> bool {
         let mut statuses = self.lock();
         match statuses.get_mut(url) {
-            Some((job, at, _)) if job.job_type == job_type && job.status != JobState::Failed => {
+            Some((job, at, _)) if job.is_running(kind) => {
                 job.status = status;
                 job.message = message;
                 job.timestamp = unix_now();
@@ -85,14 +80,14 @@ impl JobTracker {
         }
     }
 
-    pub fn fail(&self, url: &str, job_type: &str, message: impl Into<String>) {
-        self.set(url, job_type, JobState::Failed, Some(message.into()));
+    pub fn fail(&self, url: &str, kind: JobKind, message: impl Into<String>) {
+        self.set(url, kind, JobState::Failed, Some(message.into()));
     }
 
     /// A failure the sweep never expires; only [`clear`](Self::clear) or a later job's
     /// status replaces it.
-    pub fn fail_lasting(&self, url: &str, job_type: &str, message: impl Into<String>) {
-        self.insert(url, job_type, JobState::Failed, Some(message.into()), true);
+    pub fn fail_lasting(&self, url: &str, kind: JobKind, message: impl Into<String>) {
+        self.insert(url, kind, JobState::Failed, Some(message.into()), true);
     }
 
     pub fn get(&self, url: &str) -> Option<JobStatus> {
@@ -123,6 +118,10 @@ impl JobTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ADD_WORKER: JobKind = JobKind::AddWorker;
+    const REMOVE_WORKER: JobKind = JobKind::RemoveWorker;
+    const RETIRE_WORKER: JobKind = JobKind::RetireWorker;
 
     #[test]
     fn failed_status_expires_after_retention_but_running_does_not() {
@@ -156,7 +155,7 @@ mod tests {
         );
         tracker.set("http://a", REMOVE_WORKER, JobState::Pending, None);
         assert!(!tracker.update_if_current("http://a", RETIRE_WORKER, JobState::Processing, None));
-        assert_eq!(tracker.get("http://a").unwrap().job_type, REMOVE_WORKER);
+        assert_eq!(tracker.get("http://a").unwrap().kind(), Some(REMOVE_WORKER));
         assert!(!tracker.update_if_current("http://b", RETIRE_WORKER, JobState::Processing, None));
     }
 

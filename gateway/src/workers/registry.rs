@@ -434,7 +434,7 @@ mod tests {
 #[cfg(test)]
 mod json_tests {
     use super::*;
-    use smg_sdk::{JobState, ModelCard};
+    use smg_sdk::{JobKind, JobState, ModelCard};
 
     #[test]
     fn fast_json_matches_serde() {
@@ -442,7 +442,7 @@ mod json_tests {
         spec.labels.insert("k\"ey".into(), "v\nal".into());
         spec.api_key = Some("secret".into());
         let job = JobStatus {
-            job_type: "RemoveWorker".into(),
+            job_type: JobKind::RemoveWorker.as_str().into(),
             worker_url: "http://a:1".into(),
             status: JobState::Processing,
             message: None,

@@ -13,14 +13,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use smg_sdk::{
-    ConnectionMode, FlushCacheResponse, JobState, JobStatus, RETIRE_DRAIN_TIMED_OUT,
+    ConnectionMode, FlushCacheResponse, JobKind, JobState, JobStatus, RETIRE_DRAIN_TIMED_OUT,
     WorkerAccepted, WorkerCreated, WorkerInfo, WorkerListStats, WorkerSpec, WorkerStatus,
     WorkerType, WorkerUpdateRequest,
 };
 use tokio::sync::{Mutex as AsyncMutex, Semaphore, mpsc};
 
 use super::health::HealthChecker;
-use super::jobs::{ADD_WORKER, JobTracker, REMOVE_WORKER, RETIRE_WORKER};
+use super::jobs::JobTracker;
 use super::queue::{JobQueue, JobReceiver, Refused};
 use super::registration::Registration;
 use super::registry::{Registry, Worker};
@@ -263,7 +263,8 @@ impl WorkerService {
             return false;
         };
         worker.set_status(WorkerStatus::Failed);
-        self.jobs.fail_lasting(&worker.url(), ADD_WORKER, reason);
+        self.jobs
+            .fail_lasting(&worker.url(), JobKind::AddWorker, reason);
         true
     }
 
@@ -290,7 +291,8 @@ impl WorkerService {
         if replace_revision.is_none() {
             self.pending().insert(id.clone(), Arc::new(spec.clone()));
         }
-        self.jobs.set(&url, ADD_WORKER, JobState::Pending, None);
+        self.jobs
+            .set(&url, JobKind::AddWorker, JobState::Pending, None);
         let job = Job {
             id: id.clone(),
             spec: Box::new(spec),
@@ -395,7 +397,7 @@ impl WorkerService {
                 let job = self
                     .jobs
                     .get(&spec.url)
-                    .filter(|j| j.job_type == ADD_WORKER && j.status != JobState::Failed)?;
+                    .filter(|j| j.is_running(JobKind::AddWorker))?;
                 Some(pending_info(&id, spec, job))
             })
             .collect();
@@ -561,7 +563,8 @@ impl WorkerService {
         }
         let stored = self.store.get(id).await?;
         self.store.delete(id).await?;
-        self.jobs.set(&url, REMOVE_WORKER, JobState::Pending, None);
+        self.jobs
+            .set(&url, JobKind::RemoveWorker, JobState::Pending, None);
         let removal = Removal::Delete {
             id: id.to_string(),
             force,
@@ -579,7 +582,7 @@ impl WorkerService {
     fn is_being_removed(&self, url: &str) -> bool {
         self.jobs
             .get(url)
-            .is_some_and(|j| j.job_type == REMOVE_WORKER && j.status != JobState::Failed)
+            .is_some_and(|j| j.is_running(JobKind::RemoveWorker))
     }
 
     /// `POST /workers/{id}/retire`: cordoned and stored as retiring before the 202, then one
@@ -609,7 +612,7 @@ impl WorkerService {
         if self
             .jobs
             .get(&url)
-            .is_some_and(|j| j.job_type == RETIRE_WORKER && j.status != JobState::Failed)
+            .is_some_and(|j| j.is_running(JobKind::RetireWorker))
         {
             return Ok(retirement_accepted());
         }
@@ -637,7 +640,7 @@ impl WorkerService {
         let url = worker.url();
         self.jobs.set(
             &url,
-            RETIRE_WORKER,
+            JobKind::RetireWorker,
             JobState::Pending,
             Some("cordoned: the worker takes no new requests".into()),
         );
@@ -683,7 +686,8 @@ impl WorkerService {
         }
         // What a PUT stored as its pending replacement, to settle it when this job ends.
         let requested = replace_revision.map(|_| spec.to_request_json());
-        self.jobs.set(&url, ADD_WORKER, JobState::Processing, None);
+        self.jobs
+            .set(&url, JobKind::AddWorker, JobState::Processing, None);
         let registration = Registration {
             http: &self.http,
             config: &self.config,
@@ -695,7 +699,7 @@ impl WorkerService {
             tracing::warn!(%url, %message, "worker registration failed");
             let _writes = self.store_writes.lock().await;
             if still_wanted(self) {
-                self.jobs.fail(&url, ADD_WORKER, message);
+                self.jobs.fail(&url, JobKind::AddWorker, message);
                 match &requested {
                     None => {
                         let _ = self.store.delete(&id).await;
@@ -746,7 +750,7 @@ impl WorkerService {
             if let Some(requested) = &requested {
                 self.drop_replacement(&id, requested).await;
             }
-            self.jobs.fail(&url, ADD_WORKER, message);
+            self.jobs.fail(&url, JobKind::AddWorker, message);
             return;
         }
         if persist {
@@ -765,7 +769,7 @@ impl WorkerService {
                 tracing::error!(%url, error = %e, "registered worker could not be persisted");
                 self.jobs.fail(
                     &url,
-                    ADD_WORKER,
+                    JobKind::AddWorker,
                     format!("registered, but could not be persisted: {e}"),
                 );
                 return;
@@ -813,7 +817,7 @@ impl WorkerService {
         };
         let url = worker.url();
         self.jobs
-            .set(&url, REMOVE_WORKER, JobState::Processing, None);
+            .set(&url, JobKind::RemoveWorker, JobState::Processing, None);
         self.health.unwatch(id);
         let settles = worker.status() == WorkerStatus::Ready && !force;
         worker.set_status(WorkerStatus::Draining);
@@ -844,12 +848,15 @@ impl WorkerService {
         let url = worker.url();
         // False once a DELETE (or the worker's removal) has taken over.
         let step = |message: String| {
-            self.jobs
-                .update_if_current(&url, RETIRE_WORKER, JobState::Processing, Some(message))
-                && self
-                    .registry
-                    .get(id)
-                    .is_some_and(|w| Arc::ptr_eq(&w, &worker))
+            self.jobs.update_if_current(
+                &url,
+                JobKind::RetireWorker,
+                JobState::Processing,
+                Some(message),
+            ) && self
+                .registry
+                .get(id)
+                .is_some_and(|w| Arc::ptr_eq(&w, &worker))
         };
         let deadline = tokio::time::Instant::now() + timeout;
         let mut shown = None;
@@ -908,7 +915,7 @@ impl WorkerService {
         if let Err(e) = self.store.delete(id).await {
             self.jobs.fail(
                 &url,
-                RETIRE_WORKER,
+                JobKind::RetireWorker,
                 format!("drained and flushed, but could not be removed from the store: {e}"),
             );
             return;
@@ -931,7 +938,8 @@ impl WorkerService {
         {
             tracing::error!(id = %worker.id, error = %e, "could not clear an ended retirement");
         }
-        self.jobs.fail(&worker.url(), RETIRE_WORKER, message);
+        self.jobs
+            .fail(&worker.url(), JobKind::RetireWorker, message);
     }
 
     /// Worker jobs queued and not yet picked up.

@@ -12,9 +12,8 @@ use tokio::time::Instant;
 use super::{ApiRequest, Client, RouteKind, WorkerEvent};
 use crate::error::{ApiError, Error, Result, Unsupported, UnsupportedKind};
 use crate::types::{
-    FlushCacheResponse, JobState, JobStatus, REMOVE_WORKER_JOB, RETIRE_WORKER_JOB,
-    RetireWorkerRequest, WorkerAccepted, WorkerCreated, WorkerInfo, WorkerListResponse, WorkerSpec,
-    WorkerStatus, WorkerUpdateRequest,
+    FlushCacheResponse, JobKind, JobState, JobStatus, RetireWorkerRequest, WorkerAccepted,
+    WorkerCreated, WorkerInfo, WorkerListResponse, WorkerSpec, WorkerStatus, WorkerUpdateRequest,
 };
 
 /// Handle for the workers API; get one with [`Client::workers`].
@@ -202,7 +201,10 @@ impl<'a> Workers<'a> {
                 Ok(Ok(info)) => {
                     last_status = info.status;
                     if let Some(job) = info.job_status.as_ref().filter(|j| {
-                        j.job_type == RETIRE_WORKER_JOB || j.job_type == REMOVE_WORKER_JOB
+                        matches!(
+                            j.kind(),
+                            Some(JobKind::RetireWorker | JobKind::RemoveWorker)
+                        )
                     }) {
                         if job.status == JobState::Failed {
                             return Err(Error::JobFailed {
@@ -330,7 +332,7 @@ impl<'a> Workers<'a> {
                     last_status = info.status;
                     if let Some(job) = &info.job_status
                         && job.status == JobState::Failed
-                        && job.job_type == "RemoveWorker"
+                        && job.kind() == Some(JobKind::RemoveWorker)
                     {
                         return Err(Error::JobFailed {
                             id: id.to_string(),

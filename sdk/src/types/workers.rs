@@ -793,12 +793,53 @@ pub struct RetireWorkerRequest {
     pub timeout_secs: Option<u64>,
 }
 
-/// `job_type` of the background job behind `POST /workers/{id}/retire`: cordon, drain, flush
-/// the KV cache, remove.
-pub const RETIRE_WORKER_JOB: &str = "RetireWorker";
+/// Kind of the background job behind a worker 202 (`job_status.job_type`), spelled as on the
+/// wire. [`JobStatus::job_type`] stays a string so a newer gateway's kinds still parse; read it
+/// through [`JobStatus::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub enum JobKind {
+    /// `POST /workers`: connect, discover models, register.
+    AddWorker,
+    /// `PUT /workers/{id}`.
+    UpdateWorker,
+    /// `DELETE /workers/{id}`.
+    RemoveWorker,
+    /// `POST /workers/{id}/retire`: cordon, drain, flush the KV cache, remove.
+    RetireWorker,
+}
 
-/// `job_type` of the background job behind `DELETE /workers/{id}`.
-pub const REMOVE_WORKER_JOB: &str = "RemoveWorker";
+impl JobKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [Self; 4] = [
+        Self::AddWorker,
+        Self::UpdateWorker,
+        Self::RemoveWorker,
+        Self::RetireWorker,
+    ];
+
+    /// The wire spelling (`AddWorker`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AddWorker => "AddWorker",
+            Self::UpdateWorker => "UpdateWorker",
+            Self::RemoveWorker => "RemoveWorker",
+            Self::RetireWorker => "RetireWorker",
+        }
+    }
+
+    /// The kind spelled `s` on the wire; `None` for a kind this SDK does not know.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Start of a failed retirement's `job_status.message` when in-flight requests did not finish
 /// within its timeout (the worker stays registered and cordoned).
@@ -910,9 +951,19 @@ impl WorkerInfo {
 }
 
 impl JobStatus {
+    /// The job's kind; `None` for a kind this SDK does not know (a newer gateway's).
+    pub fn kind(&self) -> Option<JobKind> {
+        JobKind::from_wire(&self.job_type)
+    }
+
+    /// True when this is a `kind` job that has not failed (still queued or running).
+    pub fn is_running(&self, kind: JobKind) -> bool {
+        self.kind() == Some(kind) && self.status != JobState::Failed
+    }
+
     /// True for a failed retirement whose drain ran out of time (see [`RETIRE_DRAIN_TIMED_OUT`]).
     pub fn is_drain_timeout(&self) -> bool {
-        self.job_type == RETIRE_WORKER_JOB
+        self.kind() == Some(JobKind::RetireWorker)
             && self.status == JobState::Failed
             && self
                 .message
@@ -976,6 +1027,22 @@ pub struct WorkerAccepted {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_kinds_serialize_as_their_wire_names_and_unknown_kinds_still_parse() {
+        for kind in JobKind::ALL {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<JobKind>(&json).unwrap(), kind);
+            assert_eq!(JobKind::from_wire(kind.as_str()), Some(kind));
+        }
+        let job: JobStatus = serde_json::from_str(
+            r#"{"job_type":"MigrateWorker","worker_url":"http://a","status":"pending","message":null,"timestamp":1}"#,
+        )
+        .unwrap();
+        assert_eq!(job.kind(), None);
+        assert_eq!(job.job_type, "MigrateWorker");
+    }
 
     #[test]
     fn worker_info_example_round_trips() {
