@@ -21,7 +21,7 @@ use crate::event::{
     Action, ActionOutcome, Effect, Event, LoadsPoll, Offered, Source, SourceError, Stamped,
     WasmState, Whoami,
 };
-use crate::keymap::{self, Cmd, Ctx};
+use crate::keymap::{self, Binding, Cmd, Ctx};
 use crate::series::{DEFAULT_CAPACITY, Series};
 use crate::traffic::{self, Rate, TrafficSample};
 
@@ -1620,13 +1620,14 @@ impl App {
             Mode::Form(_) => Ctx::Form,
             Mode::Filter | Mode::Command(_) => Ctx::Always,
         };
-        let cmd = keymap::lookup(ctx, self.view, &key).map(|(cmd, _)| cmd);
+        let found = keymap::lookup(ctx, self.view, &key);
+        let cmd = found.map(|(cmd, _)| cmd);
         if cmd == Some(Cmd::Quit) {
             return Effect::Quit;
         }
         match std::mem::take(&mut self.mode) {
-            Mode::Normal => match cmd {
-                Some(cmd) => self.exec(cmd, Some(&key), ""),
+            Mode::Normal => match found {
+                Some((cmd, binding)) => self.exec_binding(cmd, binding, Some(&key), ""),
                 None => Effect::None,
             },
             Mode::Filter => self.key_filter(key),
@@ -1653,6 +1654,24 @@ impl App {
             },
             Mode::Form(form) => self.key_form(key, cmd, form),
         }
+    }
+
+    /// Run `cmd` of `binding`, unless the binding changes the gateway and the role does not
+    /// allow it (the reason is shown instead).
+    fn exec_binding(
+        &mut self,
+        cmd: Cmd,
+        binding: &Binding,
+        key: Option<&KeyEvent>,
+        arg: &str,
+    ) -> Effect {
+        if binding.mutating
+            && let Some(reason) = self.actions_blocked_reason()
+        {
+            self.set_flash(reason, true);
+            return Effect::Redraw;
+        }
+        self.exec(cmd, key, arg)
     }
 
     /// Run a command of the keymap: from a `key`, or (`None`) from the `:` command line with
@@ -2099,8 +2118,8 @@ impl App {
         if cmd.is_empty() {
             return Effect::Redraw;
         }
-        match keymap::command(cmd, self.view).and_then(|b| b.cmd) {
-            Some(c) => self.exec(c, None, arg),
+        match keymap::command(cmd, self.view).and_then(|b| b.cmd.map(|c| (c, b))) {
+            Some((c, binding)) => self.exec_binding(c, binding, None, arg),
             None => {
                 self.set_flash(format!("unknown command ':{cmd}' (try :help)"), true);
                 Effect::Redraw
