@@ -545,7 +545,7 @@ pub fn lookup(ctx: Ctx, view: View, key: &KeyEvent) -> Option<(Cmd, &'static Bin
 pub fn command(name: &str, view: View) -> Option<&'static Binding> {
     KEYMAP
         .iter()
-        .filter(|b| b.active_in(view) || b.views.is_empty())
+        .filter(|b| b.active_in(view))
         .find(|b| b.cmd.is_some() && b.commands.contains(&name))
 }
 
