@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use smg_sdk::error_codes;
 use smg_sdk::{ERROR_CODE_HEADER, ErrorBody, ErrorDetail};
 
 /// An error as the client will see it.
@@ -62,7 +63,7 @@ impl ApiError {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
-            "INTERNAL_SERVER_ERROR",
+            error_codes::INTERNAL_SERVER_ERROR,
             message,
         )
     }
@@ -71,7 +72,7 @@ impl ApiError {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            "PAYLOAD_TOO_LARGE",
+            error_codes::PAYLOAD_TOO_LARGE,
             message,
         )
     }

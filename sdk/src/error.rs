@@ -248,13 +248,16 @@ pub(crate) fn unsupported_kind(
     let empty = answer.body.trim().is_empty();
     let wasm = path == "/wasm" || path.starts_with("/wasm/");
     if wasm
-        && ((answer.status == 503 && code == Some("WASM_DISABLED"))
+        && ((answer.status == 503 && code == Some(crate::types::error_codes::WASM_DISABLED))
             || (!ours && answer.status == 500 && empty))
     {
         return Some(UnsupportedKind::WasmDisabled);
     }
     let no_route = match answer.status {
-        404 if ours => code == Some("NOT_FOUND") && answer.message.starts_with("No route for "),
+        404 if ours => {
+            code == Some(crate::types::error_codes::NOT_FOUND)
+                && answer.message.starts_with("No route for ")
+        }
         404 => code == Some("unknown_url") || empty,
         501 => true,
         _ => false,

@@ -21,6 +21,7 @@ use futures::StreamExt;
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use smg_sdk::error_codes;
 use smg_sdk::{ConnectionMode, ResilienceUpdate, WorkerType};
 
 use crate::error::{ApiError, error_type};
@@ -395,7 +396,7 @@ impl Proxy {
             ),
             Err(e) => {
                 return ApiError::bad_request(
-                    "BAD_REQUEST",
+                    error_codes::BAD_REQUEST,
                     format!("Request body is not valid JSON: {e}"),
                 )
                 .into_response();
@@ -421,7 +422,8 @@ impl Proxy {
                     .with_label_values(&[route, "", "", "503"])
                     .inc();
                 let mut response =
-                    ApiError::unavailable("NO_AVAILABLE_WORKERS", message.clone()).into_response();
+                    ApiError::unavailable(error_codes::NO_AVAILABLE_WORKERS, message.clone())
+                        .into_response();
                 // No worker to send it to is a failed proxied request too (WASM `OnError`).
                 response.extensions_mut().insert(UpstreamFailure {
                     worker: None,
@@ -668,7 +670,12 @@ pub fn wrapped_worker_error(
             &text[..end]
         )
     };
-    let mut error = ApiError::new(status, error_type(status), "WORKER_ERROR", message);
+    let mut error = ApiError::new(
+        status,
+        error_type(status),
+        error_codes::WORKER_ERROR,
+        message,
+    );
     if let Some(secs) = headers
         .get(axum::http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -685,9 +692,13 @@ fn unreachable_response(url: &str, error: CallError) -> Response {
         CallError::Timeout(_) => (
             StatusCode::GATEWAY_TIMEOUT,
             "gateway_timeout",
-            "WORKER_TIMEOUT",
+            error_codes::WORKER_TIMEOUT,
         ),
-        _ => (StatusCode::BAD_GATEWAY, "bad_gateway", "WORKER_UNREACHABLE"),
+        _ => (
+            StatusCode::BAD_GATEWAY,
+            "bad_gateway",
+            error_codes::WORKER_UNREACHABLE,
+        ),
     };
     let message = format!("worker {url} failed: {error}");
     let mut response = ApiError::new(status, kind, code, message.clone()).into_response();

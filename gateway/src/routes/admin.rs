@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use smg_sdk::error_codes;
 use smg_sdk::{
     ERROR_CODE_HEADER, FlushCacheResponse, ProfileResponse, StartProfileRequest, StopProfileRequest,
 };
@@ -107,9 +108,9 @@ pub async fn stop_profile(
 fn profile_response(result: ProfileResponse, filtered: bool) -> Response {
     if result.total_workers == 0 {
         let code = if filtered {
-            "WORKER_NOT_FOUND"
+            error_codes::WORKER_NOT_FOUND
         } else {
-            "NO_WORKERS_AVAILABLE"
+            error_codes::NO_WORKERS_AVAILABLE
         };
         let error = ApiError::not_found(code, result.message.clone());
         let mut body = serde_json::to_value(&result).unwrap_or_default();

@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use smg_sdk::error_codes;
 use smg_sdk::{
     ApiKeyActionResponse, ApiKeyCreateRequest, ApiKeyCreated, ApiKeyInfo, ApiKeyList,
     ApiKeyRotated, ApiKeyUpdateRequest, AuditLogResponse, AuditOutcome, ErrorBody, Principal,
@@ -54,26 +55,26 @@ fn unauthorized(code: &'static str, message: impl Into<String>, realm: &'static 
 fn failure_response(failure: &AuthFailure, realm: &'static str) -> ApiError {
     match failure {
         AuthFailure::Missing => unauthorized(
-            "UNAUTHORIZED",
+            error_codes::UNAUTHORIZED,
             "Missing or invalid Authorization header (expected `Authorization: Bearer <token>`)",
             realm,
         ),
         AuthFailure::InvalidToken { .. } => {
-            unauthorized("INVALID_TOKEN", "Invalid authentication token", realm)
+            unauthorized(error_codes::INVALID_TOKEN, "Invalid authentication token", realm)
         }
         AuthFailure::Jwt(JwtError::Expired) => {
-            unauthorized("TOKEN_EXPIRED", "Invalid JWT: token expired", realm)
+            unauthorized(error_codes::TOKEN_EXPIRED, "Invalid JWT: token expired", realm)
         }
         AuthFailure::Jwt(JwtError::JwksUnavailable(_)) => ApiError::unavailable(
-            "JWKS_UNAVAILABLE",
+            error_codes::JWKS_UNAVAILABLE,
             "JWT validation is unavailable: the identity provider's signing keys (JWKS) could not be loaded; JWTs are refused until they load (API keys still work)",
         )
         .with_retry_after(5),
-        AuthFailure::Jwt(e) => unauthorized("INVALID_TOKEN", format!("Invalid JWT: {e}"), realm),
+        AuthFailure::Jwt(e) => unauthorized(error_codes::INVALID_TOKEN, format!("Invalid JWT: {e}"), realm),
         AuthFailure::Forbidden(_) => ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "ADMIN_ROLE_REQUIRED",
+            error_codes::ADMIN_ROLE_REQUIRED,
             "Admin role required for control plane access",
         ),
     }
@@ -257,7 +258,7 @@ async fn summarize_body(
         }
         Err(e) => {
             return Err(ApiError::bad_request(
-                "BAD_REQUEST",
+                error_codes::BAD_REQUEST,
                 format!("Failed to read the request body: {e}"),
             ));
         }
@@ -299,18 +300,22 @@ impl From<KeyError> for ApiError {
     fn from(e: KeyError) -> Self {
         let message = e.to_string();
         match e {
-            KeyError::Invalid(_) => ApiError::bad_request("BAD_REQUEST", message),
-            KeyError::AlreadyExists(_) => ApiError::conflict("API_KEY_ALREADY_EXISTS", message),
-            KeyError::SecretInUse => ApiError::conflict("API_KEY_SECRET_IN_USE", message),
-            KeyError::NotFound(_) => ApiError::not_found("API_KEY_NOT_FOUND", message),
+            KeyError::Invalid(_) => ApiError::bad_request(error_codes::BAD_REQUEST, message),
+            KeyError::AlreadyExists(_) => {
+                ApiError::conflict(error_codes::API_KEY_ALREADY_EXISTS, message)
+            }
+            KeyError::SecretInUse => {
+                ApiError::conflict(error_codes::API_KEY_SECRET_IN_USE, message)
+            }
+            KeyError::NotFound(_) => ApiError::not_found(error_codes::API_KEY_NOT_FOUND, message),
             KeyError::LimitReached(_) => ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "insufficient_storage",
-                "API_KEY_LIMIT_REACHED",
+                error_codes::API_KEY_LIMIT_REACHED,
                 message,
             ),
             KeyError::LastAdminCredential { .. } => {
-                ApiError::conflict("LAST_ADMIN_CREDENTIAL", message)
+                ApiError::conflict(error_codes::LAST_ADMIN_CREDENTIAL, message)
             }
             KeyError::Store(_) => ApiError::internal(message),
         }
@@ -348,7 +353,7 @@ async fn create_key(
         .is_some_and(|k| crate::auth::jwt::looks_like_jwt(k.expose()))
     {
         return Err(ApiError::bad_request(
-            "BAD_REQUEST",
+            error_codes::BAD_REQUEST,
             "`key` must not look like a JWT (three dot-separated parts)",
         ));
     }
@@ -445,7 +450,7 @@ async fn update_key(
 ) -> Result<Response, ApiError> {
     if update.is_empty() {
         return Err(ApiError::bad_request(
-            "BAD_REQUEST",
+            error_codes::BAD_REQUEST,
             "nothing to update: give at least one of name, description, role, enabled, expires_at",
         ));
     }
@@ -594,7 +599,7 @@ fn parse_instant(raw: &str, name: &str) -> Result<DateTime<Utc>, ApiError> {
     let raw = raw.trim();
     let bad = || {
         ApiError::bad_request(
-            "BAD_REQUEST",
+            error_codes::BAD_REQUEST,
             format!(
                 "`{name}` must be an RFC 3339 time, Unix milliseconds, or an age like 15m, 1h, 7d (got '{raw}')"
             ),
@@ -642,7 +647,7 @@ async fn query_audit(
             Ok(n) if (1..=audit::MAX_QUERY_LIMIT).contains(&n) => n,
             _ => {
                 return Err(ApiError::bad_request(
-                    "BAD_REQUEST",
+                    error_codes::BAD_REQUEST,
                     format!("`limit` must be 1-{} (got '{raw}')", audit::MAX_QUERY_LIMIT),
                 ));
             }

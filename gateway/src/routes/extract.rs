@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use smg_sdk::error_codes;
 
 /// `Json<T>`: 415 wrong content type, 400 malformed JSON, 422 wrong shape, 413 too large.
 pub struct ApiJson<T>(pub T);
@@ -28,20 +29,22 @@ pub fn json_rejection(rejection: JsonRejection) -> ApiError {
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "UNSUPPORTED_MEDIA_TYPE",
+            error_codes::UNSUPPORTED_MEDIA_TYPE,
             message,
         ),
         JsonRejection::JsonDataError(_) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unprocessable_entity",
-            "UNPROCESSABLE_ENTITY",
+            error_codes::UNPROCESSABLE_ENTITY,
             message,
         ),
-        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("BAD_REQUEST", message),
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::bad_request(error_codes::BAD_REQUEST, message)
+        }
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::payload_too_large(format!("Request body too large: {message}"))
         }
-        other => ApiError::bad_request("BAD_REQUEST", other.body_text()),
+        other => ApiError::bad_request(error_codes::BAD_REQUEST, other.body_text()),
     }
 }
 
@@ -73,7 +76,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Self(q.0))
-            .map_err(|e: QueryRejection| ApiError::bad_request("BAD_REQUEST", e.body_text()))
+            .map_err(|e: QueryRejection| {
+                ApiError::bad_request(error_codes::BAD_REQUEST, e.body_text())
+            })
     }
 }
 
@@ -87,6 +92,6 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Self(p.0))
-            .map_err(|e| ApiError::bad_request("BAD_REQUEST", e.body_text()))
+            .map_err(|e| ApiError::bad_request(error_codes::BAD_REQUEST, e.body_text()))
     }
 }

@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use smg_sdk::error_codes;
 use smg_sdk::{
     ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, CompletionResponse,
     EmbeddingRequest, EmbeddingResponse, ErrorBody, GenerateRequest, GenerateResponse,
@@ -32,7 +33,7 @@ impl<S: Send + Sync> FromRequest<S> for ApiBytes {
                         e.body_text()
                     ))
                 } else {
-                    ApiError::bad_request("BAD_REQUEST", e.body_text())
+                    ApiError::bad_request(error_codes::BAD_REQUEST, e.body_text())
                 }
             })
     }

@@ -23,6 +23,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::request_id::request_id;
 use openapi::{Group, OpenApiJson};
+use smg_sdk::error_codes;
 
 /// The route table, in three groups with their own middleware:
 /// - public: no auth (health, readiness, models, info, the load monitor's `/loads`, this API's
@@ -186,20 +187,23 @@ async fn ha_not_available() -> ApiError {
     ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "not_implemented",
-        "NOT_IMPLEMENTED",
+        error_codes::NOT_IMPLEMENTED,
         "HA cluster routes (/ha/*) are not available in this version of the gateway",
     )
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found("NOT_FOUND", format!("No route for {}", uri.path()))
+    ApiError::not_found(
+        error_codes::NOT_FOUND,
+        format!("No route for {}", uri.path()),
+    )
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        "METHOD_NOT_ALLOWED",
+        error_codes::METHOD_NOT_ALLOWED,
         format!("{method} is not allowed on {}", uri.path()),
     )
 }

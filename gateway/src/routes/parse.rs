@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use smg_sdk::error_codes;
 use smg_sdk::{
     ErrorBody, FunctionCallParseRequest, FunctionCallParseResponse, ParserList,
     ReasoningParseRequest, ReasoningParseResponse,
@@ -18,14 +19,16 @@ impl From<ParseError> for ApiError {
         let message = e.to_string();
         match e {
             ParseError::UnknownToolParser { .. } => {
-                ApiError::bad_request("UNKNOWN_TOOL_PARSER", message)
+                ApiError::bad_request(error_codes::UNKNOWN_TOOL_PARSER, message)
             }
             ParseError::UnknownReasoningParser { .. } => {
-                ApiError::bad_request("UNKNOWN_REASONING_PARSER", message)
+                ApiError::bad_request(error_codes::UNKNOWN_REASONING_PARSER, message)
             }
-            ParseError::InvalidTools(_) => ApiError::bad_request("INVALID_TOOLS", message),
+            ParseError::InvalidTools(_) => {
+                ApiError::bad_request(error_codes::INVALID_TOOLS, message)
+            }
             ParseError::ToolCalls(_) | ParseError::Reasoning(_) => {
-                ApiError::bad_request("PARSE_FAILED", message)
+                ApiError::bad_request(error_codes::PARSE_FAILED, message)
             }
             ParseError::Internal(_) => ApiError::internal(message),
         }

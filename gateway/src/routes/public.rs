@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use smg_sdk::error_codes;
 use smg_sdk::{ErrorBody, LoadsSnapshot, ModelList, ModelObject, ReadinessResponse};
 
 use super::extract::{ApiPath, ApiQuery};
@@ -87,7 +88,7 @@ pub async fn models(State(state): State<AppState>) -> Result<Response, ApiError>
     let list = info::model_list(&state.workers.registry);
     if list.data.is_empty() {
         return Err(ApiError::unavailable(
-            "NO_MODELS_AVAILABLE",
+            error_codes::NO_MODELS_AVAILABLE,
             "No models available",
         ));
     }
@@ -171,7 +172,10 @@ pub async fn engine_metrics(State(state): State<AppState>) -> Result<Response, A
             text,
         )
             .into_response()),
-        Err(message) => Err(ApiError::unavailable("NO_METRICS_AVAILABLE", message)),
+        Err(message) => Err(ApiError::unavailable(
+            error_codes::NO_METRICS_AVAILABLE,
+            message,
+        )),
     }
 }
 
@@ -260,7 +264,7 @@ async fn proxy_get(
         ApiError::new(
             StatusCode::BAD_GATEWAY,
             "bad_gateway",
-            "WORKER_UNREACHABLE",
+            error_codes::WORKER_UNREACHABLE,
             format!(
                 "worker {} did not answer {path}: {}",
                 spec.url,
@@ -275,7 +279,7 @@ async fn proxy_get(
         ApiError::new(
             StatusCode::BAD_GATEWAY,
             "bad_gateway",
-            "WORKER_UNREACHABLE",
+            error_codes::WORKER_UNREACHABLE,
             format!("worker {} broke off its answer to {path}: {e}", spec.url),
         )
     })?;

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use smg_sdk::error_codes;
 use smg_sdk::{
     AddTokenizerRequest, AddTokenizerResponse, DeleteTokenizerResponse, DetokenizeRequest,
     DetokenizeResponse, ErrorBody, TokenizeRequest, TokenizeResponse, TokenizerInfo, TokenizerList,
@@ -20,41 +21,41 @@ impl From<TokenizerError> for ApiError {
     fn from(e: TokenizerError) -> Self {
         let message = e.to_string();
         match e {
-            TokenizerError::Invalid(_) => ApiError::bad_request("BAD_REQUEST", message),
+            TokenizerError::Invalid(_) => ApiError::bad_request(error_codes::BAD_REQUEST, message),
             TokenizerError::AlreadyExists { .. } => {
-                ApiError::conflict("TOKENIZER_ALREADY_EXISTS", message)
+                ApiError::conflict(error_codes::TOKENIZER_ALREADY_EXISTS, message)
             }
             TokenizerError::QueueFull { .. } => {
-                ApiError::unavailable("JOB_QUEUE_FULL", message).with_retry_after(1)
+                ApiError::unavailable(error_codes::JOB_QUEUE_FULL, message).with_retry_after(1)
             }
             TokenizerError::NotFound(_) => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "tokenizer_not_found",
-                "TOKENIZER_NOT_FOUND",
+                error_codes::TOKENIZER_NOT_FOUND,
                 message,
             ),
-            TokenizerError::NoJob(_) => ApiError::not_found("NOT_FOUND", message),
+            TokenizerError::NoJob(_) => ApiError::not_found(error_codes::NOT_FOUND, message),
             TokenizerError::ModelNotFound { .. } | TokenizerError::ModelFailed { .. } => {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "tokenizer_not_found",
-                    "TOKENIZER_NOT_FOUND",
+                    error_codes::TOKENIZER_NOT_FOUND,
                     message,
                 )
             }
             TokenizerError::NotReady { .. } => {
-                ApiError::unavailable("TOKENIZER_NOT_READY", message).with_retry_after(1)
+                ApiError::unavailable(error_codes::TOKENIZER_NOT_READY, message).with_retry_after(1)
             }
             TokenizerError::Tokenization(_) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "tokenization_error",
-                "TOKENIZATION_ERROR",
+                error_codes::TOKENIZATION_ERROR,
                 message,
             ),
             TokenizerError::Detokenization(_) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "detokenization_error",
-                "DETOKENIZATION_ERROR",
+                error_codes::DETOKENIZATION_ERROR,
                 message,
             ),
             TokenizerError::Store(_) => ApiError::internal(message),

@@ -8,6 +8,7 @@ use axum::extract::multipart::MultipartError;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use smg_sdk::error_codes;
 use smg_sdk::{
     ErrorBody, MiddlewareAttachPoint, WasmModuleAddRequest, WasmModuleAddResponse,
     WasmModuleAttachPoint, WasmModuleDescriptor, WasmModuleList, WasmModuleType,
@@ -60,7 +61,7 @@ const WASM_DISABLED: &str =
 fn enabled(state: &AppState) -> Result<Arc<WasmService>, ApiError> {
     state.wasm.clone().ok_or_else(|| {
         ApiError::unavailable(
-            "WASM_DISABLED",
+            error_codes::WASM_DISABLED,
             "WASM modules are disabled on this gateway: start it with `smg launch --enable-wasm` to register and run modules",
         )
     })
@@ -125,7 +126,7 @@ pub async fn add(State(state): State<AppState>, request: Request) -> Result<Resp
     if is_multipart {
         let multipart = Multipart::from_request(request, &state)
             .await
-            .map_err(|e| ApiError::bad_request("INVALID_MULTIPART", e.body_text()))?;
+            .map_err(|e| ApiError::bad_request(error_codes::INVALID_MULTIPART, e.body_text()))?;
         return upload(&wasm, multipart, limit).await;
     }
     let ApiJson(body) = ApiJson::<WasmModuleAddRequest>::from_request(request, &state).await?;
@@ -140,7 +141,7 @@ fn multipart_error(e: MultipartError, limit: usize) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         too_large(limit)
     } else {
-        ApiError::bad_request("INVALID_MULTIPART", e.body_text())
+        ApiError::bad_request(error_codes::INVALID_MULTIPART, e.body_text())
     }
 }
 
@@ -171,7 +172,7 @@ async fn upload(
             "attach_points" => {
                 let text = field.text().await.map_err(|e| multipart_error(e, limit))?;
                 let parsed = parse_attach_points(&text)
-                    .map_err(|e| ApiError::bad_request("INVALID_ATTACH_POINTS", e))?;
+                    .map_err(|e| ApiError::bad_request(error_codes::INVALID_ATTACH_POINTS, e))?;
                 points.get_or_insert_with(Vec::new).extend(parsed);
             }
             "module_type" => {
@@ -179,7 +180,7 @@ async fn upload(
                 let quoted = serde_json::Value::String(text.trim().to_string());
                 serde_json::from_value::<WasmModuleType>(quoted).map_err(|_| {
                     ApiError::bad_request(
-                        "INVALID_MODULE_TYPE",
+                        error_codes::INVALID_MODULE_TYPE,
                         format!(
                             "unknown module_type '{}' (only Middleware exists)",
                             text.trim()
@@ -192,13 +193,13 @@ async fn upload(
     }
     let Some((file_name, bytes)) = file else {
         return Err(ApiError::bad_request(
-            "MISSING_FILE",
+            error_codes::MISSING_FILE,
             "the multipart form has no `file` field with the module bytes",
         ));
     };
     let Some(points) = points else {
         return Err(ApiError::bad_request(
-            "MISSING_ATTACH_POINTS",
+            error_codes::MISSING_ATTACH_POINTS,
             "the multipart form has no `attach_points` field (e.g. `on-request,on-response` or `[{\"Middleware\":\"OnRequest\"}]`)",
         ));
     };

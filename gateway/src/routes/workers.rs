@@ -6,6 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
+use smg_sdk::error_codes;
 use smg_sdk::{
     ErrorBody, FlushCacheResponse, RetireWorkerRequest, WorkerAccepted, WorkerCreated, WorkerInfo,
     WorkerListResponse, WorkerSpec, WorkerUpdateRequest,
@@ -23,19 +24,23 @@ impl From<WorkerError> for ApiError {
             WorkerError::InvalidUrl(_)
             | WorkerError::InvalidId { .. }
             | WorkerError::UrlMismatch { .. }
-            | WorkerError::InvalidTimeout { .. } => ApiError::bad_request("BAD_REQUEST", message),
+            | WorkerError::InvalidTimeout { .. } => {
+                ApiError::bad_request(error_codes::BAD_REQUEST, message)
+            }
             WorkerError::AlreadyExists { .. } | WorkerError::RegistrationInFlight { .. } => {
-                ApiError::conflict("WORKER_ALREADY_EXISTS", message)
+                ApiError::conflict(error_codes::WORKER_ALREADY_EXISTS, message)
             }
             WorkerError::NotRegisteredYet(_) => {
-                ApiError::conflict("WORKER_REGISTRATION_PENDING", message)
+                ApiError::conflict(error_codes::WORKER_REGISTRATION_PENDING, message)
             }
-            WorkerError::NotFound(_) => ApiError::not_found("WORKER_NOT_FOUND", message),
-            WorkerError::BeingRemoved(_) => ApiError::conflict("WORKER_BEING_REMOVED", message),
+            WorkerError::NotFound(_) => ApiError::not_found(error_codes::WORKER_NOT_FOUND, message),
+            WorkerError::BeingRemoved(_) => {
+                ApiError::conflict(error_codes::WORKER_BEING_REMOVED, message)
+            }
             WorkerError::QueueFull { .. } => {
-                ApiError::unavailable("JOB_QUEUE_FULL", message).with_retry_after(1)
+                ApiError::unavailable(error_codes::JOB_QUEUE_FULL, message).with_retry_after(1)
             }
-            WorkerError::ShuttingDown => ApiError::unavailable("SHUTTING_DOWN", message),
+            WorkerError::ShuttingDown => ApiError::unavailable(error_codes::SHUTTING_DOWN, message),
             WorkerError::Store(_) => ApiError::internal(message),
         }
     }

@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use smg_sdk::MiddlewareAttachPoint;
+use smg_sdk::error_codes;
 
 use super::abi::{self, Action, ModifyAction};
 use super::service::{LoadedModule, WasmService};
@@ -187,7 +188,7 @@ async fn run_on_request(
         }
         Buffered::Failed(_, error) => {
             return Err(ApiError::bad_request(
-                "BAD_REQUEST",
+                error_codes::BAD_REQUEST,
                 format!("Failed to read request body: {error}"),
             )
             .into_response());
@@ -238,7 +239,7 @@ fn rejected(code: u16, module: &LoadedModule) -> Response {
         ApiError::new(
             status,
             error_type(status),
-            "WASM_MODULE_REJECTED",
+            error_codes::WASM_MODULE_REJECTED,
             format!("Request rejected by WASM module '{}'", module.name()),
         )
         .into_response()

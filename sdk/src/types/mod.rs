@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod error_codes;
 pub mod health;
 pub mod inference;
 pub mod keys;
