@@ -8,6 +8,8 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use smg_sdk::metric_names::{self as names, labels};
+
 use crate::workers::Registry as WorkerRegistry;
 
 pub struct Metrics {
@@ -29,70 +31,70 @@ impl Metrics {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new(
-                "smg_requests_total",
+                names::REQUESTS_TOTAL,
                 "Proxied requests by route, model, worker and status",
             ),
-            &["route", "model", "worker", "status"],
+            &[labels::ROUTE, labels::MODEL, labels::WORKER, labels::STATUS],
         )?;
         let duration = HistogramVec::new(
             HistogramOpts::new(
-                "smg_request_duration_seconds",
+                names::REQUEST_DURATION_SECONDS,
                 "Time from receiving a proxied request to the end of its response",
             )
             .buckets(vec![
                 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                 120.0,
             ]),
-            &["route", "model", "worker"],
+            &[labels::ROUTE, labels::MODEL, labels::WORKER],
         )?;
         let in_flight = IntGaugeVec::new(
             Opts::new(
-                "smg_requests_in_flight",
+                names::REQUESTS_IN_FLIGHT,
                 "Proxied requests in flight per worker",
             ),
-            &["worker"],
+            &[labels::WORKER],
         )?;
         let retries = IntCounterVec::new(
             Opts::new(
-                "smg_retries_total",
+                names::RETRIES_TOTAL,
                 "Retries of proxied requests, by the worker that failed",
             ),
-            &["route", "worker"],
+            &[labels::ROUTE, labels::WORKER],
         )?;
         let breaker_state = IntGaugeVec::new(
             Opts::new(
-                "smg_circuit_breaker_state",
+                names::CIRCUIT_BREAKER_STATE,
                 "Circuit breaker per worker: 0 closed, 1 open, 2 half-open",
             ),
-            &["worker"],
+            &[labels::WORKER],
         )?;
         let worker_healthy = IntGaugeVec::new(
-            Opts::new("smg_worker_healthy", "1 when the worker is ready, else 0"),
-            &["worker", "status"],
+            Opts::new(names::WORKER_HEALTHY, "1 when the worker is ready, else 0"),
+            &[labels::WORKER, labels::STATUS],
         )?;
         let worker_load = IntGaugeVec::new(
             Opts::new(
-                "smg_worker_load",
+                names::WORKER_LOAD,
                 "Requests in flight through the gateway per worker",
             ),
-            &["worker"],
+            &[labels::WORKER],
         )?;
         let engine_requests = IntGaugeVec::new(
             Opts::new(
-                "smg_worker_engine_requests",
+                names::WORKER_ENGINE_REQUESTS,
                 "Requests the worker's engine reports, summed over its DP ranks (load monitor)",
             ),
-            &["worker", "state"],
+            &[labels::WORKER, labels::STATE],
         )?;
         let engine_token_usage = GaugeVec::new(
             Opts::new(
-                "smg_worker_engine_token_usage",
+                names::WORKER_ENGINE_TOKEN_USAGE,
                 "KV-cache usage the worker's engine reports, mean over its DP ranks, 0..1 (load monitor)",
             ),
-            &["worker"],
+            &[labels::WORKER],
         )?;
         let job_queue_depth =
-            IntGauge::new("smg_job_queue_depth", "Worker jobs queued or running")?;
+            IntGauge::new(names::JOB_QUEUE_DEPTH, "Worker jobs queued or running")?;
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// The counter scraped.
-pub const REQUESTS_TOTAL: &str = "smg_requests_total";
+pub use smg_sdk::metric_names::REQUESTS_TOTAL;
+use smg_sdk::metric_names::labels;
 
 /// Requests and errors counted so far (counter values, summed over routes and models).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -36,8 +37,8 @@ impl TrafficSample {
             if sample.name != REQUESTS_TOTAL || !sample.value.is_finite() {
                 continue;
             }
-            let worker = sample.label("worker").unwrap_or("").to_string();
-            let error = sample.label("status").is_some_and(is_error_status);
+            let worker = sample.label(labels::WORKER).unwrap_or("").to_string();
+            let error = sample.label(labels::STATUS).is_some_and(is_error_status);
             let counts = workers.entry(worker).or_default();
             counts.total += sample.value;
             if error {

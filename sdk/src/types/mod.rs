@@ -8,6 +8,7 @@ pub mod health;
 pub mod inference;
 pub mod keys;
 pub mod loads;
+pub mod metric_names;
 pub mod models;
 pub mod parse;
 pub mod profile;
