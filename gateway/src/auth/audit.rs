@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use smg_sdk::{AuditEvent, AuditOutcome, Principal};
+use smg_sdk::{AuditEvent, AuditOutcome, AuditQuery, Principal};
 
 use crate::store::{SharedStore, StoreError};
 
@@ -25,16 +25,6 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// counted and recorded as one summary event, so unauthenticated traffic cannot flush the log.
 const DENIED_PER_SEC: f64 = 20.0;
 const DENIED_BURST: f64 = 200.0;
-
-/// What the query route filters on.
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-    pub principal: Option<String>,
-    pub path: Option<String>,
-    pub limit: usize,
-}
 
 /// A token bucket for refused-request events.
 struct Bucket {
@@ -177,14 +167,18 @@ impl AuditLog {
         }
     }
 
-    /// Events matching `filter`, newest first.
-    pub async fn query(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+    /// Events matching `filter` (the SDK's wire filter), newest first; no `limit` means
+    /// [`DEFAULT_QUERY_LIMIT`].
+    pub async fn query(&self, filter: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
         if !self.enabled {
             return Ok(Vec::new());
         }
         let since = filter.since.map_or(i64::MIN, |t| t.timestamp_millis());
         let mut until = filter.until.map_or(i64::MAX, |t| t.timestamp_millis());
-        let limit = filter.limit.clamp(1, MAX_QUERY_LIMIT);
+        let limit = filter
+            .limit
+            .unwrap_or(DEFAULT_QUERY_LIMIT)
+            .clamp(1, MAX_QUERY_LIMIT);
         let unfiltered = filter.principal.is_none() && filter.path.is_none();
         let mut out = Vec::new();
         let mut seen = HashSet::new();
@@ -275,7 +269,7 @@ fn suppressed_note(n: u64, at: DateTime<Utc>) -> AuditEvent {
     }
 }
 
-fn matches(filter: &AuditFilter, event: &AuditEvent) -> bool {
+fn matches(filter: &AuditQuery, event: &AuditEvent) -> bool {
     if let Some(p) = &filter.principal
         && event.principal_id.as_deref() != Some(p.as_str())
         && event.auth_method.as_deref() != Some(p.as_str())

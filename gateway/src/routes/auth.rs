@@ -12,14 +12,15 @@ use serde::Deserialize;
 use smg_sdk::error_codes;
 use smg_sdk::{
     ApiKeyActionResponse, ApiKeyCreateRequest, ApiKeyCreated, ApiKeyInfo, ApiKeyList,
-    ApiKeyRotated, ApiKeyUpdateRequest, AuditLogResponse, AuditOutcome, ErrorBody, Principal,
+    ApiKeyRotated, ApiKeyUpdateRequest, AuditLogResponse, AuditOutcome, AuditQuery, ErrorBody,
+    Principal,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
-use crate::auth::audit::{self, AuditFilter, EventInput};
+use crate::auth::audit::{self, EventInput};
 use crate::auth::jwt::JwtError;
 use crate::auth::keys::{KeyError, SHOWN_ONCE};
 use crate::auth::{AuthFailure, AuthService};
@@ -654,7 +655,7 @@ async fn query_audit(
         },
     };
     let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
-    let filter = AuditFilter {
+    let filter = AuditQuery {
         since: non_empty(params.since)
             .map(|s| parse_instant(&s, "since"))
             .transpose()?,
@@ -663,7 +664,7 @@ async fn query_audit(
             .transpose()?,
         principal: non_empty(params.principal),
         path: non_empty(params.path),
-        limit,
+        limit: Some(limit),
     };
     let log = &state.auth.audit;
     let events = log
