@@ -12,19 +12,14 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use smg_sdk::{
-    HealthCheckUpdate, JobState, JobStatus, ModelCard, RetireWorkerRequest, RuntimeType,
-    SecretString, WorkerAccepted, WorkerEvent, WorkerInfo, WorkerSpec, WorkerType,
-    WorkerUpdateRequest,
+    HealthCheckUpdate, JobStatus, ModelCard, RetireWorkerRequest, RuntimeType, SecretString,
+    WorkerAccepted, WorkerEvent, WorkerInfo, WorkerSpec, WorkerType, WorkerUpdateRequest,
 };
-use tokio::time::Instant;
 
 use crate::Ctx;
 use crate::exit::{self, Exit, HintScope, NotFoundError, UsageError};
 use crate::output::{CLEAR_SCREEN, Format, Listing, diag, render_kv, render_table};
 use crate::toolkit::{Consent, SEVERAL_IDS_HELP, Spinner, Targets, plural};
-
-/// Interval between polls while waiting for a worker to disappear.
-const REMOVAL_POLL: Duration = Duration::from_millis(250);
 
 /// How long `--wait` waits when neither `--timeout` nor `--wait-timeout` is given.
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
@@ -954,53 +949,15 @@ async fn delete_one(ctx: &Ctx, id: &str, args: &DeleteArgs) -> Result<()> {
     };
     if args.wait {
         let spinner = Spinner::start(ctx, format!("waiting for worker {id} to be removed"));
-        let result = wait_for_removal(ctx, id, wait_bound(ctx, args.wait_timeout)).await;
+        let result = workers
+            .wait_for_removal(id, wait_bound(ctx, args.wait_timeout))
+            .await;
         drop(spinner);
         result?;
         print_accepted(ctx, &accepted, "deleted")
     } else {
         print_accepted(ctx, &accepted, "removal accepted")
     }
-}
-
-/// Poll `GET /workers/{id}` until it answers 404 (the same rules as the SDK's
-/// `delete_and_wait`, which cannot be used here because it drops the 202 body).
-async fn wait_for_removal(ctx: &Ctx, id: &str, timeout: Duration) -> smg_sdk::Result<()> {
-    let start = Instant::now();
-    let deadline = start + timeout;
-    let mut last_status = None;
-    loop {
-        match tokio::time::timeout_at(deadline, ctx.client.workers().get(id)).await {
-            Err(_elapsed) => break,
-            Ok(Err(e)) if e.is_not_found() => return Ok(()),
-            Ok(Err(e)) => return Err(e),
-            Ok(Ok(info)) => {
-                last_status = info.status;
-                if let Some(job) = &info.job_status
-                    && job.status == JobState::Failed
-                    && job.kind() == Some(smg_sdk::JobKind::RemoveWorker)
-                {
-                    return Err(smg_sdk::Error::JobFailed {
-                        id: id.to_string(),
-                        message: job
-                            .message
-                            .clone()
-                            .unwrap_or_else(|| "RemoveWorker job failed without a message".into()),
-                    });
-                }
-            }
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            break;
-        }
-        tokio::time::sleep_until((now + REMOVAL_POLL).min(deadline)).await;
-    }
-    Err(smg_sdk::Error::WaitTimeout {
-        id: id.to_string(),
-        last_status,
-        waited: start.elapsed(),
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1222,6 +1179,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use smg_sdk::JobState;
 
     fn job(message: &str) -> JobStatus {
         JobStatus {

@@ -853,10 +853,12 @@ async fn create_and_wait_then_delete_and_wait() {
         .await
         .unwrap();
     assert_eq!(info.id, WID);
-    workers
+    let accepted = workers
         .delete_and_wait(WID, Duration::from_secs(5))
         .await
         .unwrap();
+    assert_eq!(accepted.worker_id, WID);
+    assert_eq!(accepted.message, "queued");
 }
 
 #[tokio::test]

@@ -314,14 +314,27 @@ impl<'a> Workers<'a> {
         self.wait_for_worker(&created.worker_id, remaining).await
     }
 
-    /// [`delete`](Self::delete), then poll until `GET /workers/{id}` answers 404.
+    /// [`delete`](Self::delete), then [`wait_for_removal`](Self::wait_for_removal); `timeout`
+    /// bounds both. Returns the 202 body of the `DELETE`.
     ///
     /// A failed removal job → [`Error::JobFailed`]; `timeout` elapsed →
     /// [`Error::WaitTimeout`] with the last status seen (typically `draining`).
-    pub async fn delete_and_wait(&self, id: &str, timeout: Duration) -> Result<()> {
+    pub async fn delete_and_wait(&self, id: &str, timeout: Duration) -> Result<WorkerAccepted> {
+        let start = Instant::now();
+        let accepted = self.delete(id).await?;
+        let remaining = timeout.saturating_sub(start.elapsed());
+        self.wait_for_removal(id, remaining).await?;
+        Ok(accepted)
+    }
+
+    /// Poll `GET /workers/{id}` until it answers 404: the wait after a
+    /// [`delete`](Self::delete) or [`force_delete`](Self::force_delete).
+    ///
+    /// A failed removal job → [`Error::JobFailed`]; `timeout` elapsed →
+    /// [`Error::WaitTimeout`] with the last status seen (typically `draining`).
+    pub async fn wait_for_removal(&self, id: &str, timeout: Duration) -> Result<()> {
         let start = Instant::now();
         let deadline = start + timeout;
-        self.delete(id).await?;
         let mut last_status = None;
         loop {
             match tokio::time::timeout_at(deadline, self.get(id)).await {
