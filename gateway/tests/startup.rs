@@ -15,7 +15,7 @@ fn corrupt_store_is_a_clear_startup_error() {
     let store = dir.path().join("smg.db");
     std::fs::write(&store, vec![0x5a; 16384]).unwrap();
     let output = smg()
-        .args(["launch", "--port", "0", "--store"])
+        .args(["launch", "--port", "0", "--prometheus-port", "0", "--store"])
         .arg(&store)
         .output()
         .unwrap();
@@ -28,7 +28,15 @@ fn corrupt_store_is_a_clear_startup_error() {
 #[test]
 fn store_in_a_missing_directory_is_an_error() {
     let output = smg()
-        .args(["launch", "--port", "0", "--store", "/no/such/dir/smg.db"])
+        .args([
+            "launch",
+            "--port",
+            "0",
+            "--prometheus-port",
+            "0",
+            "--store",
+            "/no/such/dir/smg.db",
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -42,6 +50,8 @@ fn invalid_startup_worker_url_is_an_error() {
         .args([
             "launch",
             "--port",
+            "0",
+            "--prometheus-port",
             "0",
             "--worker-urls",
             "localhost:8000",
