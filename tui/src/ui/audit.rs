@@ -2,13 +2,13 @@
 //! requests), newest first, filtered by principal or action with `/`.
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Alignment, Constraint, Rect};
-use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
+use ratatui::widgets::{Cell, Row, Table, Widget};
 use smg_sdk::{AuditEvent, AuditOutcome};
 
-use super::{dim_if_stale, no_data_text, panel};
+use super::{dim_if_stale, no_data_text, panel, render_cursor_table, render_table_note};
 use crate::app::{App, View};
 use crate::event::{Offered, Source};
 use crate::format;
@@ -125,27 +125,10 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
         ],
     )
     .header(header)
-    .column_spacing(2)
-    .row_highlight_style(
-        Style::new()
-            .bg(Color::DarkGray)
-            .add_modifier(Modifier::BOLD),
-    )
-    .highlight_symbol("▶ ");
-    let selected = app
-        .cursors
-        .get(View::Audit)
-        .min(rows.len().saturating_sub(1));
-    let mut state = TableState::default().with_selected((!rows.is_empty()).then_some(selected));
-    StatefulWidget::render(table, inner, buf, &mut state);
+    .column_spacing(2);
+    render_cursor_table(table, app, View::Audit, rows.len(), inner, buf);
     if let Some(msg) = message(app, total, rows.len()) {
-        let mut msg_area = inner;
-        msg_area.y = msg_area.y.saturating_add(2).min(inner.bottom());
-        msg_area.height = inner.bottom().saturating_sub(msg_area.y);
-        Paragraph::new(msg)
-            .alignment(Alignment::Center)
-            .wrap(Wrap { trim: true })
-            .render(msg_area, buf);
+        render_table_note(msg, inner, buf);
     }
     dim_if_stale(area, buf, app, Source::Audit);
 }

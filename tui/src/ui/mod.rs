@@ -86,6 +86,44 @@ pub fn status_style(status: Option<WorkerStatus>) -> Style {
     }
 }
 
+/// A view's table with the shared selection look, its cursor (clamped to the `rows` shown)
+/// selected; the selected row, if any.
+pub(crate) fn render_cursor_table(
+    table: ratatui::widgets::Table<'_>,
+    app: &App,
+    view: View,
+    rows: usize,
+    area: Rect,
+    buf: &mut Buffer,
+) -> Option<usize> {
+    let table = table
+        .row_highlight_style(
+            Style::new()
+                .bg(Color::DarkGray)
+                .add_modifier(Modifier::BOLD),
+        )
+        .highlight_symbol("▶ ");
+    let selected = (rows > 0).then(|| app.cursors.get(view).min(rows - 1));
+    let mut state = ratatui::widgets::TableState::default().with_selected(selected);
+    ratatui::widgets::StatefulWidget::render(table, area, buf, &mut state);
+    selected
+}
+
+/// A note (why a table is empty) centred under the table's header.
+pub(crate) fn render_table_note<'a>(
+    note: impl Into<ratatui::text::Text<'a>>,
+    inner: Rect,
+    buf: &mut Buffer,
+) {
+    let mut area = inner;
+    area.y = area.y.saturating_add(2).min(inner.bottom());
+    area.height = inner.bottom().saturating_sub(area.y);
+    Paragraph::new(note)
+        .alignment(ratatui::layout::Alignment::Center)
+        .wrap(ratatui::widgets::Wrap { trim: true })
+        .render(area, buf);
+}
+
 /// A worker's status cell: its health, or `⊘ cordoned` while it takes no new traffic (its
 /// health then shows in the detail view).
 pub fn worker_status(w: &WorkerInfo) -> (String, Style) {

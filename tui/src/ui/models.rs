@@ -2,11 +2,11 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Widget};
 
-use super::{dim_if_stale, no_data_text, panel};
+use super::{dim_if_stale, no_data_text, panel, render_cursor_table};
 use crate::app::App;
 use crate::event::Source;
 use crate::format;
@@ -69,21 +69,15 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
         ],
     )
     .header(header)
-    .column_spacing(2)
-    .row_highlight_style(
-        Style::new()
-            .bg(Color::DarkGray)
-            .add_modifier(Modifier::BOLD),
-    )
-    .highlight_symbol("▶ ");
-    let mut state = TableState::default().with_selected(
-        (!rows.is_empty()).then_some(
-            app.cursors
-                .get(crate::app::View::Models)
-                .min(rows.len() - 1),
-        ),
+    .column_spacing(2);
+    render_cursor_table(
+        table,
+        app,
+        crate::app::View::Models,
+        rows.len(),
+        table_area,
+        buf,
     );
-    StatefulWidget::render(table, table_area, buf, &mut state);
     let (wr, wt) = app.wildcard_workers();
     let mut foot_lines = vec![];
     if rows.is_empty() {

@@ -6,15 +6,13 @@ use std::time::SystemTime;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{
-    Block, Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap,
-};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Widget, Wrap};
 use smg_sdk::{WasmMetrics, WasmModule};
 
 use super::tokenizers::thousands;
-use super::{dim_if_stale, no_data_text, panel};
+use super::{dim_if_stale, no_data_text, panel, render_cursor_table, render_table_note};
 use crate::app::{App, ModuleRow, module_executions};
 use crate::event::{Source, WasmState};
 use crate::format;
@@ -104,19 +102,15 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
         ],
     )
     .header(header)
-    .column_spacing(1)
-    .row_highlight_style(
-        Style::new()
-            .bg(Color::DarkGray)
-            .add_modifier(Modifier::BOLD),
-    )
-    .highlight_symbol("▶ ");
-    let selected = app
-        .cursors
-        .get(crate::app::View::Modules)
-        .min(rows.len().saturating_sub(1));
-    let mut state = TableState::default().with_selected((!rows.is_empty()).then_some(selected));
-    StatefulWidget::render(table, inner, buf, &mut state);
+    .column_spacing(1);
+    let selected = render_cursor_table(
+        table,
+        app,
+        crate::app::View::Modules,
+        rows.len(),
+        inner,
+        buf,
+    );
     if rows.is_empty() {
         let msg = if let Some(err) = no_data_text(app, Source::Wasm) {
             err
@@ -134,16 +128,15 @@ pub(super) fn draw(area: Rect, buf: &mut Buffer, app: &App) {
                 Style::new().fg(Color::DarkGray),
             )
         };
-        let mut msg_area = inner;
-        msg_area.y = msg_area.y.saturating_add(2).min(inner.bottom());
-        msg_area.height = inner.bottom().saturating_sub(msg_area.y);
-        Paragraph::new(msg)
-            .alignment(Alignment::Center)
-            .wrap(Wrap { trim: true })
-            .render(msg_area, buf);
+        render_table_note(msg, inner, buf);
     }
     dim_if_stale(table_area, buf, app, Source::Wasm);
-    detail(detail_area, buf, app, rows.get(selected).map(|r| r.module));
+    detail(
+        detail_area,
+        buf,
+        app,
+        selected.and_then(|i| rows.get(i)).map(|r| r.module),
+    );
 }
 
 fn totals(area: Rect, buf: &mut Buffer, app: &App, m: Option<&WasmMetrics>) {
