@@ -354,9 +354,50 @@ pub fn summarize(method: &str, path: &str, content_type: Option<&str>, body: &[u
     truncate(&summary, MAX_SUMMARY_BYTES)
 }
 
+/// An audit filter's instant: RFC 3339, Unix milliseconds, or an age such as `90s`, `15m`,
+/// `1h`, `7d` before now. The error says what is accepted (never panics, never overflows).
+pub fn parse_instant(raw: &str) -> Result<DateTime<Utc>, String> {
+    let raw = raw.trim();
+    let bad = || {
+        format!(
+            "must be an RFC 3339 time, Unix milliseconds, or an age like 15m, 1h, 7d (got '{raw}')"
+        )
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(ms) = raw.parse::<i64>() {
+        return DateTime::from_timestamp_millis(ms).ok_or_else(bad);
+    }
+    let split = raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = raw.split_at(split);
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    let age = chrono::Duration::try_seconds(n.saturating_mul(secs)).ok_or_else(bad)?;
+    Utc::now().checked_sub_signed(age).ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_parse() {
+        assert!(parse_instant("2026-01-01T00:00:00Z").is_ok());
+        assert!(parse_instant("1767225600000").is_ok());
+        let hour = parse_instant("1h").unwrap();
+        let age = Utc::now() - hour;
+        assert!(age.num_seconds() >= 3599 && age.num_seconds() <= 3601);
+        for bad in ["yesterday", "1w", "h", ""] {
+            assert!(parse_instant(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn redacts_secret_fields_at_any_depth() {

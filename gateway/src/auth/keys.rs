@@ -197,6 +197,12 @@ fn validate_description(description: &str) -> Result<(), KeyError> {
 }
 
 fn validate_custom_key(key: &str) -> Result<(), KeyError> {
+    // A JWT-shaped key would be read as a JWT by the authenticator and never match.
+    if super::jwt::looks_like_jwt(key) {
+        return Err(KeyError::Invalid(
+            "`key` must not look like a JWT (three dot-separated parts)".into(),
+        ));
+    }
     let len = key.chars().count();
     if !(MIN_CUSTOM_KEY_LEN..=MAX_CUSTOM_KEY_LEN).contains(&len)
         || !key.chars().all(|c| c.is_ascii_graphic())
