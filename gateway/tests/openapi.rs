@@ -187,6 +187,22 @@ async fn each_operation_declares_the_credential_its_route_asks_for() {
             let uri = concrete(path);
             let (anonymous, _) = call(&router, method, &uri, None).await;
             let declared = security(op);
+            // The SDK picks the credential to send by path; it must pick the one declared. It
+            // may send the serving key to a public route (upstream SMG asks for it on
+            // `/v1/models`), never less than a route needs.
+            let sdk_kind = smg_sdk::RouteKind::for_path(&uri);
+            let wanted = match declared.as_deref() {
+                None => smg_sdk::RouteKind::Public,
+                Some("admin_bearer") => smg_sdk::RouteKind::Admin,
+                _ => smg_sdk::RouteKind::Serving,
+            };
+            let extra_serving_key =
+                wanted == smg_sdk::RouteKind::Public && sdk_kind == smg_sdk::RouteKind::Serving;
+            if sdk_kind != wanted && !extra_serving_key {
+                problems.push(format!(
+                    "{method} {path}: the SDK's RouteKind::for_path says {sdk_kind:?}, the route asks for {wanted:?}"
+                ));
+            }
             let (token, expected) = match declared.as_deref() {
                 None => (None, "no credential"),
                 Some("admin_bearer") => (Some(ADMIN_KEY), "the admin token"),

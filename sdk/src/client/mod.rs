@@ -97,9 +97,10 @@ impl RouteKind {
             "/loads",
             "/openapi.json",
         ];
-        const ADMIN_EXACT: [&str; 5] = [
+        const ADMIN_EXACT: [&str; 6] = [
             "/flush_cache",
             "/get_loads",
+            "/ha",
             "/start_profile",
             "/stop_profile",
             "/wasm",
@@ -804,6 +805,8 @@ mod tests {
         assert_eq!(RouteKind::for_path("/admin/keys"), RouteKind::Admin);
         assert_eq!(RouteKind::for_path("/health"), RouteKind::Public);
         assert_eq!(RouteKind::for_path("/openapi.json"), RouteKind::Public);
+        assert_eq!(RouteKind::for_path("/ha"), RouteKind::Admin);
+        assert_eq!(RouteKind::for_path("/ha/"), RouteKind::Admin);
         assert_eq!(RouteKind::for_path("/v1/models"), RouteKind::Serving);
         assert_eq!(RouteKind::for_path("/v1/models/"), RouteKind::Serving);
         assert_eq!(RouteKind::for_path("/v1/models/m%2Fx"), RouteKind::Public);
