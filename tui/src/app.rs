@@ -18,7 +18,7 @@ use smg_sdk::{
 };
 
 use crate::event::{
-    Action, ActionOutcome, Effect, Event, LoadsPoll, Offered, Source, SourceError, Stamped,
+    Action, ActionOutcome, Effect, Event, LoadsPoll, Offered, Polled, Source, SourceError, Stamped,
     WasmState, Whoami,
 };
 use crate::keymap::{self, Binding, Cmd, Ctx};
@@ -929,6 +929,21 @@ impl App {
         &mut self.data.sources[source.index()]
     }
 
+    /// Record a poll's outcome on its source; the polled value when it succeeded.
+    fn polled<T>(&mut self, source: Source, p: Polled<T>) -> Option<T> {
+        let state = self.source_mut(source);
+        match p.value {
+            Ok(value) => {
+                state.last_success = Some(p.at);
+                Some(value)
+            }
+            Err(e) => {
+                state.last_error = Some(Stamped::new(p.at, e));
+                None
+            }
+        }
+    }
+
     /// The selected worker of the table.
     pub fn selected_worker(&self) -> Option<&WorkerInfo> {
         self.order
@@ -1258,57 +1273,34 @@ impl App {
     pub fn update(&mut self, event: Event) -> Effect {
         match event {
             Event::Tokenizers(p) => {
-                match p.value {
-                    Ok(list) => {
-                        self.data.tokenizers = Some(list);
-                        self.source_mut(Source::Tokenizers).last_success = Some(p.at);
-                    }
-                    Err(e) => {
-                        self.source_mut(Source::Tokenizers).last_error = Some(Stamped::new(p.at, e))
-                    }
+                if let Some(list) = self.polled(Source::Tokenizers, p) {
+                    self.data.tokenizers = Some(list);
                 }
                 self.clamp_tables();
                 Effect::Redraw
             }
             Event::Wasm(p) => {
-                match p.value {
-                    Ok(state) => {
-                        if let (Some(old), Some(at)) = (self.data.wasm.take(), self.data.wasm_at) {
-                            self.data.wasm_prev = Some(Stamped::new(at, old));
-                        }
-                        self.data.wasm = Some(state);
-                        self.data.wasm_at = Some(p.at);
-                        self.source_mut(Source::Wasm).last_success = Some(p.at);
+                let at = p.at;
+                if let Some(state) = self.polled(Source::Wasm, p) {
+                    if let (Some(old), Some(prev_at)) = (self.data.wasm.take(), self.data.wasm_at) {
+                        self.data.wasm_prev = Some(Stamped::new(prev_at, old));
                     }
-                    Err(e) => {
-                        self.source_mut(Source::Wasm).last_error = Some(Stamped::new(p.at, e))
-                    }
+                    self.data.wasm = Some(state);
+                    self.data.wasm_at = Some(at);
                 }
                 self.clamp_tables();
                 Effect::Redraw
             }
             Event::Keys(p) => {
-                match p.value {
-                    Ok(keys) => {
-                        self.data.keys = Some(keys);
-                        self.source_mut(Source::Keys).last_success = Some(p.at);
-                    }
-                    Err(e) => {
-                        self.source_mut(Source::Keys).last_error = Some(Stamped::new(p.at, e))
-                    }
+                if let Some(keys) = self.polled(Source::Keys, p) {
+                    self.data.keys = Some(keys);
                 }
                 self.clamp(View::Keys);
                 Effect::Redraw
             }
             Event::Audit(p) => {
-                match p.value {
-                    Ok(log) => {
-                        self.data.audit = Some(log);
-                        self.source_mut(Source::Audit).last_success = Some(p.at);
-                    }
-                    Err(e) => {
-                        self.source_mut(Source::Audit).last_error = Some(Stamped::new(p.at, e))
-                    }
+                if let Some(log) = self.polled(Source::Audit, p) {
+                    self.data.audit = Some(log);
                 }
                 self.clamp(View::Audit);
                 Effect::Redraw
@@ -1352,15 +1344,12 @@ impl App {
                 Effect::Redraw
             }
             Event::Metrics(p) => {
-                match p.value {
-                    Ok(sample) => {
-                        self.apply_traffic(Stamped::new(p.at, sample));
-                        self.source_mut(Source::Metrics).last_success = Some(p.at);
-                    }
-                    Err(e) => {
+                let at = p.at;
+                match self.polled(Source::Metrics, p) {
+                    Some(sample) => self.apply_traffic(Stamped::new(at, sample)),
+                    None => {
                         self.data.fleet.req_rate.push(None);
                         self.data.fleet.err_rate.push(None);
-                        self.source_mut(Source::Metrics).last_error = Some(Stamped::new(p.at, e));
                     }
                 }
                 if matches!(self.sort.column, Column::ReqRate | Column::ErrRate) {
@@ -1369,59 +1358,35 @@ impl App {
                 Effect::Redraw
             }
             Event::Workers(p) => {
-                match p.value {
-                    Ok(events) => {
-                        for e in events {
-                            self.apply_worker_event(e);
-                        }
-                        self.source_mut(Source::Workers).last_success = Some(p.at);
-                        self.refresh_order();
+                if let Some(events) = self.polled(Source::Workers, p) {
+                    for e in events {
+                        self.apply_worker_event(e);
                     }
-                    Err(e) => {
-                        self.source_mut(Source::Workers).last_error = Some(Stamped::new(p.at, e))
-                    }
+                    self.refresh_order();
                 }
                 Effect::Redraw
             }
             Event::Loads(p) => {
-                match p.value {
-                    Ok(loads) => {
-                        self.apply_loads(loads);
-                        self.source_mut(Source::Loads).last_success = Some(p.at);
-                        self.refresh_order();
-                    }
-                    Err(e) => {
-                        self.source_mut(Source::Loads).last_error = Some(Stamped::new(p.at, e))
-                    }
+                if let Some(loads) = self.polled(Source::Loads, p) {
+                    self.apply_loads(loads);
+                    self.refresh_order();
                 }
                 Effect::Redraw
             }
             Event::Readiness(p) => {
-                match p.value {
-                    Ok(r) => {
-                        self.data.fleet.healthy.push(
-                            r.healthy_workers
-                                .map(|n| n as f64)
-                                .or((!r.is_ready()).then_some(0.0)),
-                        );
-                        self.data.readiness = Some(r);
-                        self.source_mut(Source::Readiness).last_success = Some(p.at);
-                    }
-                    Err(e) => {
-                        self.source_mut(Source::Readiness).last_error = Some(Stamped::new(p.at, e))
-                    }
+                if let Some(r) = self.polled(Source::Readiness, p) {
+                    self.data.fleet.healthy.push(
+                        r.healthy_workers
+                            .map(|n| n as f64)
+                            .or((!r.is_ready()).then_some(0.0)),
+                    );
+                    self.data.readiness = Some(r);
                 }
                 Effect::Redraw
             }
             Event::Models(p) => {
-                match p.value {
-                    Ok(m) => {
-                        self.data.models = Some(m);
-                        self.source_mut(Source::Models).last_success = Some(p.at);
-                    }
-                    Err(e) => {
-                        self.source_mut(Source::Models).last_error = Some(Stamped::new(p.at, e))
-                    }
+                if let Some(m) = self.polled(Source::Models, p) {
+                    self.data.models = Some(m);
                 }
                 self.clamp_models();
                 Effect::Redraw
