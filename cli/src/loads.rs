@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use color_eyre::eyre::Result;
-use smg_sdk::{FleetLoads, FlushCacheResponse, LoadAggregate, SchedulerLoadSnapshot, WorkerLoads};
+use smg_sdk::{
+    FleetLoads, FlushCacheResponse, FlushFailure, LoadAggregate, SchedulerLoadSnapshot, WorkerLoads,
+};
 
 use crate::Ctx;
 use crate::exit::{self, Exit, HintScope, UsageError};
@@ -358,23 +360,43 @@ async fn flush(ctx: &Ctx) -> Result<Exit> {
 }
 
 pub(crate) fn flush_summary(ctx: &Ctx, resp: &FlushCacheResponse) -> String {
-    let status = if resp.is_partial() {
-        ctx.out.bad(&resp.status)
-    } else {
-        ctx.out.good(&resp.status)
-    };
-    let mut out = format!(
-        "{status}: {}\nflushed {} of {} workers (http {}, grpc {}, zmq skipped {})\n",
-        resp.message,
+    let counts = format!(
+        "flushed {} of {} workers (http {}, grpc {}, zmq skipped {})",
         resp.workers_flushed,
         resp.total_workers,
         resp.total_http_workers,
         resp.total_grpc_workers,
         resp.total_zmq_workers_skipped,
     );
-    if !resp.failures().is_empty() {
-        let rows: Vec<Vec<String>> = resp
-            .failures()
+    fanout_summary(
+        ctx,
+        &resp.status,
+        resp.is_partial(),
+        &resp.message,
+        &counts,
+        resp.failures(),
+    )
+}
+
+/// A fan-out's answer for people: its status (red when partial), message and counts, then a
+/// table of the workers that failed, if any. Shared by `cache flush`, `workers flush` and
+/// `profile`.
+pub(crate) fn fanout_summary(
+    ctx: &Ctx,
+    status: &str,
+    partial: bool,
+    message: &str,
+    counts: &str,
+    failures: &[FlushFailure],
+) -> String {
+    let status = if partial {
+        ctx.out.bad(status)
+    } else {
+        ctx.out.good(status)
+    };
+    let mut out = format!("{status}: {message}\n{counts}\n");
+    if !failures.is_empty() {
+        let rows: Vec<Vec<String>> = failures
             .iter()
             .map(|f| vec![f.worker.clone(), f.error.clone()])
             .collect();

@@ -7,7 +7,7 @@ use smg_sdk::{ProfileOptions, ProfileResponse, StartProfileRequest, StopProfileR
 
 use crate::Ctx;
 use crate::exit::{Exit, NotFoundError, UsageError};
-use crate::output::{Format, diag, render_table};
+use crate::output::{Format, diag};
 
 #[derive(Debug, Subcommand)]
 pub enum ProfileCmd {
@@ -151,25 +151,19 @@ fn report(
 }
 
 fn summary(ctx: &Ctx, resp: &ProfileResponse) -> String {
-    let status = if resp.is_partial() {
-        ctx.out.bad(&resp.status)
-    } else {
-        ctx.out.good(&resp.status)
-    };
-    let mut out = format!(
-        "{status}: {}\n{} of {} workers\n",
-        resp.message, resp.workers_profiled, resp.total_workers
+    let counts = format!(
+        "{} of {} workers",
+        resp.workers_profiled, resp.total_workers
     );
-    if !resp.failures().is_empty() {
-        let rows: Vec<Vec<String>> = resp
-            .failures()
-            .iter()
-            .map(|f| vec![f.worker.clone(), f.error.clone()])
-            .collect();
-        out.push('\n');
-        out.push_str(&render_table(&["FAILED WORKER", "ERROR"], &rows));
-    }
-    out
+    let failures = resp.failures();
+    crate::loads::fanout_summary(
+        ctx,
+        &resp.status,
+        resp.is_partial(),
+        &resp.message,
+        &counts,
+        failures,
+    )
 }
 
 #[cfg(test)]
